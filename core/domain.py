@@ -1,0 +1,129 @@
+"""Domain records shared by every layer: catalog items, search hits, recommendations, orders, policy passages.
+
+All are frozen dataclasses with ``to_dict()`` giving the JSON shape used in state, the CLI and the API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+OrderStatus = Literal["processing", "shipped", "delivered", "cancelled", "returned"]
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogItem:
+    """One catalog title (a row of data/catalog/manga_catalog.csv.gz, MyAnimeList/MangaDex metadata).
+
+    ``price_jpy`` and ``stock`` are demo values assigned deterministically from ``mal_id``
+    (see tools/backends/catalog.py); the source data has no prices. ``members`` is the MyAnimeList
+    member count (popularity); ``score`` the MAL mean score (0-10, 0 when unknown).
+    """
+
+    mal_id: int
+    title: str
+    title_en: str
+    title_ja: str
+    synonyms: tuple[str, ...]
+    authors: tuple[str, ...]
+    genres: tuple[str, ...]
+    themes: tuple[str, ...]
+    demographic: str
+    media_type: str
+    status: str
+    num_volumes: int | None
+    published: str
+    members: int
+    score: float
+    synopsis: str
+    price_jpy: int
+    stock: int
+
+    def summary(self) -> dict:
+        """The compact JSON shape used in answers/state: ids, titles, author, status, volumes, price."""
+        return {
+            "mal_id": self.mal_id,
+            "title": self.title,
+            "title_en": self.title_en or None,
+            "title_ja": self.title_ja or None,
+            "authors": list(self.authors),
+            "status": self.status,
+            "num_volumes": self.num_volumes,
+            "price_jpy": self.price_jpy,
+            "in_stock": self.stock > 0,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """A ranked search result: ``score`` is the fused relevance (higher is better, comparable within one query)."""
+
+    mal_id: int
+    score: float
+    volume: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    """A recommended title with its fused score and a human-readable reason (the pick's explanation)."""
+
+    mal_id: int
+    score: float
+    reason: str
+    because_of: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OrderItem:
+    """One line of an order: a real catalog title, optional volume, quantity and unit price (JPY)."""
+
+    mal_id: int
+    title: str
+    volume: int | None
+    quantity: int
+    unit_price_jpy: int
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """An order of the authenticated customer. Dates are ISO-8601 strings (UTC)."""
+
+    order_id: str
+    user_id: str
+    status: OrderStatus
+    created_at: str
+    updated_at: str
+    carrier: str | None
+    tracking_number: str | None
+    estimated_delivery: str | None
+    delivered_at: str | None
+    total_jpy: int
+    items: tuple[OrderItem, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict:
+        """JSON shape of ``mangaassist orders --json`` and the ``orders`` field of a turn."""
+        d = asdict(self)
+        d["items"] = [asdict(i) for i in self.items]
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    """Outcome of a changing order action (cancel/return). ``replayed`` is True when the idempotency key
+    had already been applied and nothing changed this time."""
+
+    order_id: str
+    action: Literal["cancel", "return"]
+    status: OrderStatus
+    replayed: bool
+    refund_jpy: int
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyPassage:
+    """A retrieved section of the store-policy knowledge base (data/policies/*.md)."""
+
+    doc: str
+    heading: str
+    text: str
+    score: float

@@ -1,0 +1,139 @@
+"""Interfaces (typing.Protocol) of the long-lived backends and model roles that nodes and tools depend on.
+
+Implementations live in tools/backends/ (catalog index, recommender, orders, policies, cache) and
+tools/backends/models/ (local and bedrock profiles). Nodes never know which implementation runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterator, Literal, Protocol, Sequence
+
+from pydantic import BaseModel, Field
+
+from core.domain import ActionResult, CatalogItem, Order, PolicyPassage, Recommendation, SearchHit
+
+Intent = Literal["search", "recommend", "order", "faq", "chitchat", "handoff", "out_of_scope"]
+INTENTS: tuple[str, ...] = ("search", "recommend", "order", "faq", "chitchat", "handoff", "out_of_scope")
+
+
+class Catalog(Protocol):
+    """The whole catalog in memory (11,815 titles)."""
+
+    items: Sequence[CatalogItem]
+
+    def get(self, mal_id: int) -> CatalogItem | None: ...
+    def __len__(self) -> int: ...
+
+
+class SearchIndex(Protocol):
+    """Known-item and free-text retrieval over the catalog."""
+
+    def search(self, query: str, k: int = 10) -> list[SearchHit]:
+        """Best-first hits for one query. Never raises on odd input (empty query → [])."""
+        ...
+
+    def search_many(self, queries: Sequence[str], k: int = 10) -> list[list[SearchHit]]:
+        """Batch form of ``search`` (same results, amortised)."""
+        ...
+
+
+class Recommender(Protocol):
+    """Personalised recommendations from history + stated likes."""
+
+    def recommend(
+        self,
+        history: Sequence[tuple[int, float]] = (),
+        liked_text: str = "",
+        k: int = 10,
+        exclude: Sequence[int] = (),
+    ) -> list[Recommendation]:
+        """``history`` is (mal_id, score 1-10) pairs; never returns history or ``exclude`` items."""
+        ...
+
+
+class OrdersRepository(Protocol):
+    """Orders of customers; every call is scoped to ``user_id`` (another user's order is OrderNotFound)."""
+
+    async def list_orders(self, user_id: str) -> list[Order]: ...
+    async def get_order(self, user_id: str, order_id: str) -> Order: ...
+    async def cancel(self, user_id: str, order_id: str, idempotency_key: str) -> ActionResult: ...
+    async def request_return(self, user_id: str, order_id: str, idempotency_key: str, reason: str = "") -> ActionResult: ...
+    async def record_escalation(self, user_id: str, thread_id: str, summary: str, idempotency_key: str) -> str: ...
+    async def demo_users(self) -> list[dict]: ...
+    async def close(self) -> None: ...
+
+
+class PolicyKB(Protocol):
+    """Retrieval over the store policy markdown (shipping, payment, returns, cancellation, accounts)."""
+
+    def retrieve(self, query: str, k: int = 2) -> list[PolicyPassage]: ...
+
+
+class Cache(Protocol):
+    """A small key/value cache with TTL (seconds). Values are JSON-serialisable."""
+
+    async def get(self, key: str) -> Any | None: ...
+    async def set(self, key: str, value: Any, ttl_s: int = 300) -> None: ...
+    async def close(self) -> None: ...
+
+
+# ---- model roles -----------------------------------------------------------------------------
+
+class RouterDecision(BaseModel):
+    """Router output: the intents carried by the message (best first) and a score per label (0-1)."""
+
+    intents: list[Intent] = Field(description="Labels present in the message, best first; at least one.")
+    scores: dict[str, float] = Field(default_factory=dict, description="Per-label probability (0-1).")
+    complex: bool = Field(False, description="True when steps depend on each other (needs the planner).")
+
+
+class Critique(BaseModel):
+    """Critic output for a draft or a tool-result set."""
+
+    ok: bool
+    problems: list[str] = Field(default_factory=list)
+    retry_instructions: str = ""
+
+
+class PlanStep(BaseModel):
+    """One planner step: an agent to run with a sub-request, after the steps in ``depends_on``."""
+
+    id: str
+    agent: Literal["search", "recommend", "order", "conversation"]
+    request: str
+    depends_on: list[str] = Field(default_factory=list)
+
+
+class Plan(BaseModel):
+    """A plan DAG for a complex request."""
+
+    steps: list[PlanStep]
+
+
+class WriteTask(BaseModel):
+    """What the writer needs: which agent answers, the request, the locale and the evidence (tool artifacts)."""
+
+    agent: str
+    intent: str
+    request: str
+    locale: Literal["en", "ja"]
+    evidence: list[dict] = Field(default_factory=list)
+    instructions: str = ""
+
+
+class Router(Protocol):
+    async def aroute(self, text: str, history: Sequence[str] = ()) -> RouterDecision: ...
+    def route_many(self, texts: Sequence[str]) -> list[RouterDecision]: ...
+
+
+class Writer(Protocol):
+    async def awrite(self, task: WriteTask) -> str: ...
+    def astream(self, task: WriteTask) -> AsyncIterator[str]: ...
+
+
+class Critic(Protocol):
+    async def acritique(self, answer: str, evidence: list[dict], locale: str) -> Critique: ...
+
+
+class Planner(Protocol):
+    async def aplan(self, text: str, decision: RouterDecision) -> Plan: ...

@@ -1,0 +1,62 @@
+"""Process settings from the environment (pydantic-settings) with a cached getter."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""The checkout (or installed tree) root: holds ``data/`` with the shipped catalog, ratings, policies."""
+
+
+class Settings(BaseSettings):
+    """Every tunable of MangaAssist, read from ``MANGAASSIST_*`` environment variables.
+
+    ``DATABASE_URL`` and ``REDIS_URL`` are read without the prefix (the usual names). With neither set,
+    the embedded defaults are used: SQLite files under ``data_dir`` and in-process caches.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MANGAASSIST_", extra="ignore")
+
+    profile: Literal["local", "bedrock"] = Field("local", description="Model profile serving the router/planner/writer/critic roles.")
+    data_dir: Path = Field(Path.home() / ".local" / "share" / "mangaassist", description="Where SQLite checkpoints, orders and trained models live.")
+    shipped_data_dir: Path = Field(PROJECT_ROOT / "data", description="Read-only shipped data (catalog, ratings, intents, policies).")
+    database_url: str | None = Field(None, validation_alias=AliasChoices("DATABASE_URL", "MANGAASSIST_DATABASE_URL"), description="postgresql://... ; switches checkpoints, store and orders to Postgres.")
+    redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL", "MANGAASSIST_REDIS_URL"), description="redis://... ; switches the cache (and server fan-out) to Redis.")
+    pool_min_size: int = Field(2, description="psycopg AsyncConnectionPool min_size.")
+    pool_max_size: int = Field(10, description="psycopg AsyncConnectionPool max_size.")
+
+    # conversation state
+    message_window: int = Field(12, description="Messages kept in checkpointed state (older ones are trimmed).")
+    max_reflections: int = Field(2, description="Default bound on reflect→think loops per specialist run.")
+    latency_budget_ms: float = Field(3000.0, description="Default latency budget per turn (ms).")
+    search_k: int = Field(5, description="Catalog items a search answer presents.")
+
+    # bedrock profile
+    aws_region: str = Field("us-east-1", description="Bedrock region.")
+    aws_fallback_region: str | None = Field("us-west-2", description="Second region tried on throttling/timeouts.")
+    router_model: str = Field("anthropic.claude-3-haiku-20240307-v1:0", description="Model id (bedrock) or provider:model for the router role.")
+    critic_model: str = Field("anthropic.claude-3-haiku-20240307-v1:0", description="Critic role model.")
+    planner_model: str = Field("anthropic.claude-3-5-sonnet-20240620-v1:0", description="Planner role model.")
+    writer_model: str = Field("anthropic.claude-3-5-sonnet-20240620-v1:0", description="Writer role model.")
+    model_timeout_s: float = Field(10.0, description="Per-call read timeout for remote models (s).")
+
+    # server
+    auth: Literal["on", "off"] = Field("on", description="'off' = dev mode without API keys (local use only).")
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    def sqlite_path(self, name: str) -> Path:
+        """Path of an embedded SQLite database ``<data_dir>/<name>.sqlite`` (creates the folder)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir / f"{name}.sqlite"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once. Tests build ``Settings(...)`` directly instead."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Backends with no graph knowledge: catalog, search index, recommender, orders, policies, cache, models."""
