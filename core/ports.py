@@ -66,7 +66,9 @@ class OrdersRepository(Protocol):
 class PolicyKB(Protocol):
     """Retrieval over the store policy markdown (shipping, payment, returns, cancellation, accounts)."""
 
-    def retrieve(self, query: str, k: int = 2) -> list[PolicyPassage]: ...
+    def retrieve(self, query: str, k: int = 2, locale: str = "en") -> list[PolicyPassage]:
+        """Best-first passages in ``locale`` ("en"/"ja"); [] when nothing is relevant (never invents)."""
+        ...
 
 
 class Cache(Protocol):

@@ -1,0 +1,1 @@
+"""Quality evaluations and performance benchmarks that print figures (tables + one JSON summary)."""

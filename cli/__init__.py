@@ -1,0 +1,1 @@
+"""The ``mangaassist`` console script (typer)."""
