@@ -1,0 +1,168 @@
+"""Known-item catalog search evaluation: recall@1, recall@10, MRR@10 per query kind, latency, and two TF-IDF baselines."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from typing import Callable, Sequence
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from bench.search_queries import DEFAULT_SEED, Query, make_queries
+from core.domain import CatalogItem
+
+K = 10
+
+
+def _rank(ranked: Sequence[int], relevant: frozenset[int], k: int = K) -> int | None:
+    """1-based rank of the first relevant id within the top ``k``, or None."""
+    for r, mal_id in enumerate(ranked[:k], start=1):
+        if mal_id in relevant:
+            return r
+    return None
+
+
+def _metrics(queries: Sequence[Query], ranked: Sequence[Sequence[int]]) -> dict:
+    """recall@1, recall@10 and MRR@10 overall and per kind (a query counts when any relevant id is in the top k)."""
+    by_kind: dict[str, list[int | None]] = defaultdict(list)
+    ranks = []
+    for q, r in zip(queries, ranked):
+        rk = _rank(r, q.relevant)
+        ranks.append(rk)
+        by_kind[q.kind].append(rk)
+
+    def agg(rs: list[int | None]) -> dict:
+        n = len(rs)
+        return {
+            "n": n,
+            "recall@1": sum(1 for r in rs if r == 1) / n if n else 0.0,
+            "recall@10": sum(1 for r in rs if r is not None) / n if n else 0.0,
+            "mrr@10": sum(1.0 / r for r in rs if r is not None) / n if n else 0.0,
+        }
+
+    return {"overall": agg(ranks), "per_kind": {k: agg(v) for k, v in by_kind.items()}}
+
+
+class _TfidfBaseline:
+    """A one-field TF-IDF baseline over one document per title (all title variants + authors), cosine ranking,
+    raw query text (no normalisation beyond lowercasing, no volume parsing, no prior)."""
+
+    def __init__(self, items: Sequence[CatalogItem], **vectorizer_kw):
+        self.ids = np.array([it.mal_id for it in items])
+        docs = [" ".join([it.title, it.title_en, it.title_ja, *it.synonyms, *it.authors]) for it in items]
+        self.vec = TfidfVectorizer(sublinear_tf=True, dtype=np.float32, **vectorizer_kw)
+        self.X = self.vec.fit_transform(docs).T.tocsr()
+
+    def rank_many(self, texts: Sequence[str], k: int = K) -> list[list[int]]:
+        out: list[list[int]] = []
+        for b in range(0, len(texts), 256):
+            s = (self.vec.transform(texts[b : b + 256]) @ self.X).toarray()
+            top = np.argsort(-s, axis=1, kind="stable")[:, :k]
+            for row, t in zip(s, top):
+                out.append([int(self.ids[i]) for i in t if row[i] > 0])
+        return out
+
+
+def baselines(items: Sequence[CatalogItem]) -> dict[str, Callable[[Sequence[str]], list[list[int]]]]:
+    """The two reference rankers: ``char_tfidf`` (char_wb 2-4-grams) and ``word_tfidf`` (word unigrams)."""
+    char = _TfidfBaseline(items, analyzer="char_wb", ngram_range=(2, 4))
+    word = _TfidfBaseline(items, analyzer="word")
+    return {"char_tfidf": char.rank_many, "word_tfidf": word.rank_many}
+
+
+def run_search_eval(index=None, sample: int | None = None, split: str = "test", seed: int = DEFAULT_SEED,
+                    with_baselines: bool = True) -> dict:
+    """Evaluate ``index`` (default: ``HybridIndex.build(load_catalog())``) on the known-item queries of ``split``.
+
+    ``sample`` is the number of queries (default 3,000, spread evenly over kinds). Each query is run
+    alone through ``index.search`` and timed with ``time.perf_counter`` (latency in ms).
+    Returns a dict: ``split``, ``n_queries``, ``build_s`` (0 when an index was passed), ``hybrid``
+    (``overall`` and ``per_kind`` dicts of recall@1, recall@10, mrr@10, n), ``volume_accuracy``
+    (share of volume queries whose hits carry the requested volume), ``latency_ms`` (p50, p99,
+    mean), ``search_many_qps``, and ``baselines`` (same metric dicts for ``char_tfidf`` and
+    ``word_tfidf``) when ``with_baselines``. Raises ValueError on a bad split or sample.
+    """
+    from tools.backends.catalog import load_catalog
+    from tools.backends.search_index import HybridIndex
+
+    catalog = load_catalog()
+    build_s = 0.0
+    if index is None:
+        t0 = time.perf_counter()
+        index = HybridIndex.build(catalog)
+        build_s = time.perf_counter() - t0
+    queries = make_queries(catalog.items, split=split, sample=sample, seed=seed)
+    if not queries:
+        raise ValueError("no queries generated")
+
+    ranked: list[list[int]] = []
+    lat: list[float] = []
+    vol_ok = vol_n = 0
+    for q in queries:
+        t0 = time.perf_counter()
+        hits = index.search(q.text, K)
+        lat.append((time.perf_counter() - t0) * 1000.0)
+        ranked.append([h.mal_id for h in hits])
+        if q.volume is not None:
+            vol_n += 1
+            vol_ok += bool(hits) and all(h.volume == q.volume for h in hits)
+
+    t0 = time.perf_counter()
+    index.search_many([q.text for q in queries], K)
+    batch_s = time.perf_counter() - t0
+
+    lat_a = np.array(lat)
+    summary = {
+        "split": split,
+        "n_queries": len(queries),
+        "build_s": round(build_s, 3),
+        "hybrid": _metrics(queries, ranked),
+        "volume_accuracy": vol_ok / vol_n if vol_n else None,
+        "latency_ms": {
+            "p50": float(np.percentile(lat_a, 50)),
+            "p99": float(np.percentile(lat_a, 99)),
+            "mean": float(lat_a.mean()),
+        },
+        "search_many_qps": len(queries) / batch_s if batch_s > 0 else None,
+    }
+    if with_baselines:
+        texts = [q.text for q in queries]
+        summary["baselines"] = {name: _metrics(queries, fn(texts)) for name, fn in baselines(catalog.items).items()}
+    return summary
+
+
+def print_report(summary: dict) -> None:
+    """Print a rich table (per kind and overall; hybrid vs baselines) then the summary as one JSON line."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(Console().width, 130))
+    base = summary.get("baselines", {})
+    table = Table(title=f"Catalog search, split={summary['split']}, {summary['n_queries']} queries (k={K})")
+    table.add_column("kind")
+    table.add_column("n", justify="right")
+    for col in ("R@1", "R@10", "MRR@10"):
+        table.add_column(f"hybrid {col}", justify="right")
+    for name in base:
+        short = name.split("_")[0]
+        table.add_column(f"{short} R@1", justify="right")
+        table.add_column(f"{short} R@10", justify="right")
+    hyb = summary["hybrid"]
+    rows = [(k, hyb["per_kind"][k]) for k in hyb["per_kind"]] + [("overall", hyb["overall"])]
+    for kind, m in rows:
+        cells = [kind, str(m["n"]), f"{m['recall@1']:.3f}", f"{m['recall@10']:.3f}", f"{m['mrr@10']:.3f}"]
+        for name, bm in base.items():
+            b = bm["overall"] if kind == "overall" else bm["per_kind"].get(kind, {})
+            cells += [f"{b.get('recall@1', 0):.3f}", f"{b.get('recall@10', 0):.3f}"]
+        table.add_row(*cells, style="bold" if kind == "overall" else None)
+    console.print(table)
+    lat = summary["latency_ms"]
+    vol = summary["volume_accuracy"]
+    console.print(
+        f"latency (single query): p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms; "
+        f"search_many {summary['search_many_qps'] or 0:.0f} queries/s; "
+        f"volume parsed correctly: {vol if vol is None else f'{vol:.3f}'}; build {summary['build_s']:.2f} s"
+    )
+    print(json.dumps(summary, ensure_ascii=False, sort_keys=True))
