@@ -17,3 +17,33 @@ def detect_locale(text: str) -> Locale:
     and expect a Japanese answer.
     """
     return "ja" if _JA.search(text or "") else "en"
+
+
+_YES = re.compile(
+    r"^\s*(y|yes|yeah|yep|sure|ok|okay|confirm|confirmed|please do|go ahead|do it|cancel it|return it|"
+    r"はい|ええ|うん|お願い(します)?|おねがい(します)?|確定|大丈夫です?|オーケー|いいよ|いいです|キャンセルして(ください)?|返品して(ください)?)\b",
+    re.IGNORECASE,
+)
+_NO = re.compile(
+    r"^\s*(n|no|nope|nah|don'?t|do not|stop|cancel that|never ?mind|keep it|"
+    r"いいえ|いや|やめ|やめて|結構です|けっこうです|キャンセルしない|しない|不要)",
+    re.IGNORECASE,
+)
+
+
+def parse_confirmation(text: str | bool | None) -> bool | None:
+    """Interpret a customer's answer to a confirmation prompt: True (yes), False (no), None (unclear).
+
+    Accepts booleans (API clients) and English/Japanese words ("yes", "ok", "はい", "お願いします";
+    "no", "いいえ", "やめて"). "no" wins when both appear at the start.
+    """
+    if isinstance(text, bool):
+        return text
+    if not isinstance(text, str):
+        return None
+    t = text.strip().strip("!.。！、, ")
+    if _NO.match(t):
+        return False
+    if _YES.match(t):
+        return True
+    return None

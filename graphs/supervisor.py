@@ -1,0 +1,33 @@
+"""build_supervisor: classify → specialist subgraph(s) (Send fan-out) → merge → quality → finalize."""
+
+from __future__ import annotations
+
+from langgraph.graph import END, START, StateGraph
+
+from core.context import Context
+from core.deps import Deps
+from core.state import SupervisorInput, SupervisorOutput, SupervisorState
+from graphs.specialist import SPECS, build_specialist
+from nodes.routing import AGENT_NODES
+from nodes.supervisor import finalize, make_classify, make_quality, merge
+
+
+def build_supervisor(deps: Deps) -> StateGraph:
+    """Uncompiled supervisor StateGraph over the four specialists (compiled as subgraph nodes with no
+    checkpointer of their own: they inherit the parent's, so their checkpoints are namespaced per task).
+
+    Callers compile it with the checkpointer/store they need (server: Postgres; CLI: SQLite; tests: memory).
+    """
+    g = StateGraph(SupervisorState, context_schema=Context, input_schema=SupervisorInput, output_schema=SupervisorOutput)
+    g.add_node("classify", make_classify(deps), destinations=AGENT_NODES)
+    for name, spec in SPECS.items():
+        g.add_node(f"{name}_agent", build_specialist(spec, deps).compile(name=f"{name}_agent"))
+        g.add_edge(f"{name}_agent", "merge")
+    g.add_node("merge", merge)
+    g.add_node("quality", make_quality(deps))
+    g.add_node("finalize", finalize)
+    g.add_edge(START, "classify")
+    g.add_edge("merge", "quality")
+    g.add_edge("quality", "finalize")
+    g.add_edge("finalize", END)
+    return g

@@ -1,0 +1,65 @@
+"""Pure routing functions: state in, node name(s) out. No model, no I/O; unit-tested directly."""
+
+from __future__ import annotations
+
+from typing import Literal, Sequence
+
+from core.ports import RouterDecision
+from tools.backends.models.text_rules import is_backreference
+
+AGENT_OF: dict[str, str] = {
+    "search": "search", "recommend": "recommend", "order": "order",
+    "faq": "conversation", "chitchat": "conversation", "handoff": "conversation", "out_of_scope": "conversation",
+}
+"""Intent label → specialist name (DESIGN.md: Conversation serves faq, chitchat, handoff, out_of_scope)."""
+
+AGENT_NODES = ("search_agent", "recommend_agent", "order_agent", "conversation_agent")
+
+FOLLOW_UP_MAX_SCORE = 0.9
+"""A back-referencing message follows the active specialist unless the router is at least this sure."""
+LOW_CONFIDENCE = 0.45
+"""Below this top score, a short message is treated as a follow-up of the active specialist."""
+
+
+def agent_node(intent: str) -> str:
+    """Node name of the specialist serving ``intent`` (e.g. 'faq' → 'conversation_agent')."""
+    return f"{AGENT_OF[intent]}_agent"
+
+
+def resolve_intents(decision: RouterDecision, text: str, active_intent: str | None) -> list[str]:
+    """The intents this turn serves, given the router's decision and the thread's active specialist.
+
+    Follow-ups ("what about the second one?", "yes, cancel it", "それは？") return to the active
+    specialist's intent when the router is not confident otherwise (langgraph-swarm's active-agent idea).
+    """
+    top = max(decision.scores.values(), default=0.0) if decision.scores else 1.0
+    follow_able = active_intent in ("search", "recommend", "order")
+    if follow_able and is_backreference(text) and top < FOLLOW_UP_MAX_SCORE:
+        return [active_intent]  # type: ignore[list-item]
+    if follow_able and top < LOW_CONFIDENCE and len(text) < 40:
+        return [active_intent]  # type: ignore[list-item]
+    return list(dict.fromkeys(decision.intents)) or ["out_of_scope"]
+
+
+def route_after_think(state: dict) -> Literal["execute", "respond"]:
+    """After think: run tools when the last scratch message carries tool calls, else write the answer."""
+    scratch = state.get("scratch") or []
+    if scratch and getattr(scratch[-1], "tool_calls", None):
+        return "execute"
+    return "respond"
+
+
+def route_after_reflect(state: dict) -> Literal["think", "respond"]:
+    """After reflect: think again when the critique asks for it and fewer than ``max_reflections`` loops ran."""
+    critique = state.get("critique") or {}
+    if critique.get("ok", True):
+        return "respond"
+    if int(state.get("reflections") or 0) > int(state.get("max_reflections", 2)):
+        return "respond"
+    return "think"
+
+
+def order_results(results: Sequence[dict], intents: Sequence[str]) -> list[dict]:
+    """Specialist results in the order of the turn's intents (parallel branches finish in any order)."""
+    rank = {i: n for n, i in enumerate(intents)}
+    return sorted(results, key=lambda r: rank.get(r.get("intent", ""), len(rank)))

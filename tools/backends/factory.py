@@ -1,0 +1,73 @@
+"""open_deps: build the process-wide Deps (catalog, index, recommender, orders, policies, cache, models)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from core.deps import Deps, Models
+from core.errors import ConfigurationError
+from core.settings import Settings
+from tools.backends.cache import open_cache
+from tools.backends.catalog import load_catalog
+from tools.backends.orders_repo import open_orders_repository
+from tools.backends.policies import MarkdownPolicyKB
+from tools.backends.recommender import HybridRecommender
+from tools.backends.search_index import HybridIndex
+
+log = logging.getLogger(__name__)
+
+
+def build_models(settings: Settings, catalog: Any = None) -> Models:
+    """The model roles of ``settings.profile``. Raises ConfigurationError for an unusable profile."""
+    from tools.backends.models.local_agents import local_agent_policies
+    from tools.backends.models.local_critic import LocalCritic
+    from tools.backends.models.local_planner import LocalPlanner
+    from tools.backends.models.local_router import LocalRouter
+    from tools.backends.models.local_writer import LocalTemplateWriter
+
+    router = LocalRouter.load_or_train(settings.data_dir / "models")
+    local = Models(profile="local", router=router, planner=LocalPlanner(router.aroute), writer=LocalTemplateWriter(),
+                   critic=LocalCritic(), agents=local_agent_policies())
+    if settings.profile == "local":
+        return local
+    if settings.profile == "bedrock":
+        from tools.backends.models.bedrock import build_bedrock_models
+
+        return build_bedrock_models(settings, fallback=local)
+    raise ConfigurationError(f"unknown profile {settings.profile!r} (expected 'local' or 'bedrock')")
+
+
+async def open_deps(settings: Settings, pool: Any | None = None) -> Deps:
+    """Build every long-lived backend once. ``pool`` (psycopg AsyncConnectionPool) puts orders on Postgres.
+
+    Takes a few seconds (catalog load, index and recommender fit, router load/train); logs each step in ms.
+    """
+    t = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        nonlocal t
+        now = time.perf_counter()
+        timings[name] = round((now - t) * 1000, 1)
+        t = now
+
+    catalog = load_catalog()
+    lap("catalog")
+    index = HybridIndex.build(catalog)
+    lap("index")
+    recommender = HybridRecommender.build(catalog)
+    lap("recommender")
+    models = build_models(settings, catalog)
+    lap("models")
+    orders = await open_orders_repository(settings, pool=pool)
+    lap("orders")
+    policies = MarkdownPolicyKB.load(settings.shipped_data_dir / "policies")
+    cache = await open_cache(settings)
+    lap("policies+cache")
+    log.info("deps ready in ms: %s", timings)
+    deps = Deps(settings=settings, catalog=catalog, index=index, recommender=recommender, orders=orders,
+                policies=policies, cache=cache, models=models)
+    deps.closers += [orders.close, cache.close]
+    return deps

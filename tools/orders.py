@@ -1,0 +1,117 @@
+"""Order-agent tools: list, status, cancel and return, always scoped to the authenticated user.
+
+Changing actions (cancel, return) pause the graph with ``interrupt()`` for the customer's confirmation
+and carry an idempotency key derived from the thread, so a resumed or replayed thread never applies
+them twice (the repository records each key once, in the same transaction as the change).
+"""
+
+from __future__ import annotations
+
+import json
+
+from langchain_core.tools import BaseTool, tool
+from langgraph.prebuilt import ToolRuntime
+from langgraph.types import interrupt
+from pydantic import BaseModel, Field
+
+from core.deps import Deps
+from core.errors import OrderActionNotAllowed, OrderError, OrderNotFound
+from core.lang import parse_confirmation
+
+RETURN_WINDOW_DAYS = 30
+
+PROMPTS = {
+    ("cancel", "en"): "Cancel order {order_id} ({titles}, ¥{total:,})? Reply yes or no.",
+    ("cancel", "ja"): "注文 {order_id}（{titles}、¥{total:,}）をキャンセルしますか？「はい」か「いいえ」でお答えください。",
+    ("return", "en"): "Return order {order_id} ({titles}) for a refund of ¥{total:,}? Reply yes or no.",
+    ("return", "ja"): "注文 {order_id}（{titles}）を返品して ¥{total:,} の返金を受けますか？「はい」か「いいえ」でお答えください。",
+}
+
+
+class OrderIdInput(BaseModel):
+    order_id: str = Field(description="Order id such as MA-10001.", pattern=r"^[A-Za-z]{2}-\d{3,10}$")
+
+
+class ReturnInput(OrderIdInput):
+    reason: str = Field("", max_length=500, description="Why the customer returns it (optional).")
+
+
+def tool_error_message(exc: Exception) -> str:
+    """ToolNode ``handle_tool_errors`` formatter: expected order errors become a JSON tool message.
+
+    Shape: {"error": "order_not_found"|"not_allowed", "order_id": str, "status": str|None, "message": str}.
+    Unexpected exceptions are not passed here (ToolNode re-raises them).
+    """
+    code = "order_not_found" if isinstance(exc, OrderNotFound) else "not_allowed"
+    return json.dumps({"error": code, "order_id": getattr(exc, "order_id", None),
+                       "action": getattr(exc, "action", None),
+                       "status": getattr(exc, "status", None), "message": str(exc)}, ensure_ascii=False)
+
+
+HANDLED_ERRORS = (OrderError,)
+
+
+def _thread_id(runtime: ToolRuntime) -> str:
+    return str((runtime.config or {}).get("configurable", {}).get("thread_id", "no-thread"))
+
+
+def make_order_tools(deps: Deps) -> list[BaseTool]:
+    """Tools of the Order agent. The user id is read from ``runtime.context.user_id`` only.
+
+    Artifact kinds: ``orders`` {orders:[Order.to_dict()]}, ``action`` {action, order_id, confirmed,
+    status, refund_jpy, replayed}. Expected failures raise OrderError subclasses (see tool_error_message).
+    """
+
+    def _user(runtime: ToolRuntime) -> str:
+        return getattr(runtime.context, "user_id", "anonymous")
+
+    @tool(response_format="content_and_artifact")
+    async def list_my_orders(runtime: ToolRuntime) -> tuple[str, dict]:
+        """List the customer's own orders, newest first, with status and items."""
+        orders = await deps.orders.list_orders(_user(runtime))
+        views = [o.to_dict() for o in orders]
+        content = "\n".join(f"{o['order_id']}: {o['status']}" for o in views) or "no orders"
+        return content, {"kind": "orders", "orders": views}
+
+    @tool(args_schema=OrderIdInput, response_format="content_and_artifact")
+    async def get_order(order_id: str, runtime: ToolRuntime) -> tuple[str, dict]:
+        """Status, delivery estimate, tracking and items of one of the customer's orders."""
+        order = await deps.orders.get_order(_user(runtime), order_id.upper())
+        return f"{order.order_id}: {order.status}", {"kind": "orders", "orders": [order.to_dict()]}
+
+    async def _confirmed_action(action: str, order_id: str, runtime: ToolRuntime, reason: str = "") -> tuple[str, dict]:
+        user_id = _user(runtime)
+        order = await deps.orders.get_order(user_id, order_id)
+        allowed = {"cancel": ("processing",), "return": ("delivered",)}[action]
+        if order.status not in allowed:
+            raise OrderActionNotAllowed(order.order_id, action, order.status)
+        locale = (runtime.state or {}).get("locale", "en")
+        titles = ", ".join(i.title + (f" vol {i.volume}" if i.volume else "") for i in order.items[:3])
+        prompt = PROMPTS[(action, locale if locale == "ja" else "en")].format(
+            order_id=order.order_id, titles=titles, total=order.total_jpy)
+        answer = interrupt({"action": action, "order_id": order.order_id, "prompt": prompt})
+        confirmed = parse_confirmation(answer)
+        if not confirmed:
+            art = {"kind": "action", "action": action, "order_id": order.order_id, "confirmed": False,
+                   "status": order.status, "refund_jpy": 0, "replayed": False, "unclear": confirmed is None}
+            return f"customer did not confirm; order {order.order_id} unchanged", art
+        key = f"{_thread_id(runtime)}:{action}:{order.order_id}"
+        if action == "cancel":
+            res = await deps.orders.cancel(user_id, order.order_id, idempotency_key=key)
+        else:
+            res = await deps.orders.request_return(user_id, order.order_id, idempotency_key=key, reason=reason)
+        art = {"kind": "action", "action": action, "order_id": res.order_id, "confirmed": True,
+               "status": res.status, "refund_jpy": res.refund_jpy, "replayed": res.replayed}
+        return f"order {res.order_id} is now {res.status}", art
+
+    @tool(args_schema=OrderIdInput, response_format="content_and_artifact")
+    async def cancel_order(order_id: str, runtime: ToolRuntime) -> tuple[str, dict]:
+        """Cancel one of the customer's orders that is still processing (asks the customer to confirm first)."""
+        return await _confirmed_action("cancel", order_id.upper(), runtime)
+
+    @tool(args_schema=ReturnInput, response_format="content_and_artifact")
+    async def return_order(order_id: str, runtime: ToolRuntime, reason: str = "") -> tuple[str, dict]:
+        """Return a delivered order within 30 days for a refund (asks the customer to confirm first)."""
+        return await _confirmed_action("return", order_id.upper(), runtime, reason)
+
+    return [list_my_orders, get_order, cancel_order, return_order]
