@@ -1,0 +1,140 @@
+"""Assistant: the compiled supervisor graph with its Deps and persistence; runs one customer turn.
+
+The CLI and the HTTP/WebSocket server both go through ``Assistant.turn`` so they share one code path:
+a message on a thread that waits on a confirmation resumes that interrupt; any other message starts a turn.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from contextlib import AsyncExitStack
+from typing import Any, AsyncIterator
+
+from langchain_core.messages import HumanMessage
+from langgraph.types import Command
+
+from core.context import Context
+from core.deps import Deps
+from core.settings import Settings
+from graphs.supervisor import build_supervisor
+from tools.backends.factory import open_deps
+from tools.backends.persistence import Persistence, open_persistence
+
+MAX_MESSAGE_CHARS = 4000
+"""Longest customer message accepted (characters); longer input is a client error."""
+
+
+def new_thread_id() -> str:
+    """A fresh thread id (UUID4 hex string)."""
+    return uuid.uuid4().hex
+
+
+def validate_text(text: Any) -> str:
+    """Return ``text`` stripped, or raise ValueError with a customer-safe message (empty, too long, not text)."""
+    if not isinstance(text, str):
+        raise ValueError("message text must be a string")
+    t = text.strip()
+    if not t:
+        raise ValueError("message text is empty")
+    if len(t) > MAX_MESSAGE_CHARS:
+        raise ValueError(f"message is too long ({len(t)} characters; the limit is {MAX_MESSAGE_CHARS})")
+    if "\x00" in t:
+        raise ValueError("message contains a NUL character")
+    return t
+
+
+def pending_interrupt(snapshot: Any) -> dict | None:
+    """The first pending interrupt value of a StateSnapshot (subgraphs included), or None."""
+    for intr in getattr(snapshot, "interrupts", ()) or ():
+        return dict(intr.value) if isinstance(intr.value, dict) else {"prompt": str(intr.value)}
+    return None
+
+
+class Assistant:
+    """A compiled supervisor graph bound to Deps and a checkpointer/store.
+
+    ``open`` builds everything from settings (SQLite by default, Postgres with DATABASE_URL) and registers
+    cleanup on the given AsyncExitStack. ``turn`` runs one message and returns the turn JSON of
+    ``mangaassist chat --json``.
+    """
+
+    def __init__(self, graph: Any, deps: Deps, persistence: Persistence | None):
+        self.graph = graph
+        self.deps = deps
+        self.persistence = persistence
+
+    @classmethod
+    async def open(cls, settings: Settings, stack: AsyncExitStack) -> "Assistant":
+        persistence = await open_persistence(settings, stack)
+        deps = await open_deps(settings, pool=persistence.pool)
+        stack.push_async_callback(deps.aclose)
+        graph = build_supervisor(deps).compile(checkpointer=persistence.checkpointer, store=persistence.store,
+                                               name="mangaassist")
+        return cls(graph, deps, persistence)
+
+    def context(self, user_id: str, **overrides: Any) -> Context:
+        """Per-run Context for ``user_id`` with settings defaults (reflections, window, budget)."""
+        s = self.deps.settings
+        values = {"user_id": user_id, "max_reflections": s.max_reflections, "message_window": s.message_window,
+                  "latency_budget_ms": s.latency_budget_ms, "search_k": s.search_k}
+        values.update(overrides)
+        return Context(**values)
+
+    @staticmethod
+    def config(thread_id: str, user_id: str) -> dict:
+        """RunnableConfig for a thread; the owner is recorded in checkpoint metadata."""
+        return {"configurable": {"thread_id": thread_id}, "metadata": {"user_id": user_id}}
+
+    async def input_for(self, thread_id: str, user_id: str, text: str) -> Any:
+        """Command(resume=text) when the thread waits on a confirmation, else a new HumanMessage turn."""
+        snapshot = await self.graph.aget_state(self.config(thread_id, user_id))
+        if pending_interrupt(snapshot) is not None:
+            return Command(resume=text)
+        return {"messages": [HumanMessage(content=text)]}
+
+    async def turn(self, text: str, thread_id: str | None = None, user_id: str = "anonymous") -> dict:
+        """Run one customer message on ``thread_id`` (new thread when None); returns the turn JSON.
+
+        Shape: {thread_id, checkpoint_id, intents, agents, answer, items, orders, interrupt, timings_ms}.
+        Raises ValueError for invalid text (nothing is written to the thread then).
+        """
+        text = validate_text(text)
+        thread_id = thread_id or new_thread_id()
+        t0 = time.perf_counter()
+        cfg = self.config(thread_id, user_id)
+        await self.graph.ainvoke(await self.input_for(thread_id, user_id, text), cfg, context=self.context(user_id))
+        total = (time.perf_counter() - t0) * 1000
+        return await self.result(thread_id, user_id, total)
+
+    async def stream(self, text: str, thread_id: str, user_id: str) -> AsyncIterator[tuple[str, Any]]:
+        """Run one message streaming LangGraph events: yields (mode, payload) for modes 'updates',
+        'messages' (writer tokens) and 'tasks' (node start/end), subgraphs included."""
+        text = validate_text(text)
+        cfg = self.config(thread_id, user_id)
+        inp = await self.input_for(thread_id, user_id, text)
+        async for ns, mode, payload in self.graph.astream(inp, cfg, context=self.context(user_id),
+                                                           stream_mode=["updates", "messages", "tasks"],
+                                                           subgraphs=True):
+            yield mode, (ns, payload)
+
+    async def result(self, thread_id: str, user_id: str, total_ms: float | None = None) -> dict:
+        """The turn JSON read from the thread's latest checkpoint."""
+        snapshot = await self.graph.aget_state(self.config(thread_id, user_id))
+        values = snapshot.values or {}
+        interrupt = pending_interrupt(snapshot)
+        timings = dict(values.get("timings_ms") or {})
+        if total_ms is not None:
+            timings["total"] = round(total_ms, 2)
+        return {
+            "thread_id": thread_id,
+            "checkpoint_id": snapshot.config["configurable"].get("checkpoint_id", ""),
+            "intents": list(values.get("intents") or []),
+            "agents": list(values.get("agents") or []),
+            "answer": interrupt["prompt"] if interrupt else values.get("answer", ""),
+            "items": [] if interrupt else list(values.get("items") or []),
+            "orders": [] if interrupt else list(values.get("orders") or []),
+            "interrupt": ({"action": interrupt.get("action", ""), "order_id": interrupt.get("order_id", ""),
+                           "prompt": interrupt.get("prompt", "")} if interrupt else None),
+            "timings_ms": timings,
+        }

@@ -1,0 +1,65 @@
+"""Local-profile text rules (English and Japanese)."""
+
+import pytest
+
+from core.lang import detect_locale, parse_confirmation
+from tools.backends.models.text_rules import (
+    clean_search_query,
+    find_order_id,
+    is_backreference,
+    liked_titles,
+    order_action,
+    referenced_index,
+    split_clauses,
+)
+
+
+@pytest.mark.parametrize("text,query", [
+    ("Do you have One Piece vol 3?", "One Piece vol 3"),
+    ("who wrote Berserk?", "Berserk"),
+    ("Tell me about Monster", "Monster"),
+    ("ワンピースの3巻はありますか？", "ワンピースの3巻"),
+    ("鬼滅の刃ありますか", "鬼滅の刃"),
+    ("Vinland Saga", "Vinland Saga"),
+])
+def test_clean_search_query(text, query):
+    assert clean_search_query(text) == query
+
+
+def test_references_and_order_ids():
+    assert referenced_index("what about the second one?") == 1
+    assert referenced_index("2つ目の詳細は？") == 1
+    assert referenced_index("最後のは？") == -1
+    assert referenced_index("hello there") is None
+    assert is_backreference("yes, cancel it")
+    assert not is_backreference("Do you have Berserk?")
+    assert find_order_id("cancel ma-10002 please") == "MA-10002"
+    assert find_order_id("no id here") is None
+
+
+@pytest.mark.parametrize("text,action", [
+    ("please cancel MA-10001", "cancel"), ("注文をキャンセルしたい", "cancel"),
+    ("I want to return my order", "return"), ("返品したいです", "return"),
+    ("where is my order?", "status"), ("track my refund", "status"),
+])
+def test_order_action(text, action):
+    assert order_action(text) == action
+
+
+def test_liked_titles_and_clauses():
+    assert liked_titles("I liked Berserk and Vagabond, what next?") == ["Berserk", "Vagabond"]
+    assert liked_titles("ベルセルクみたいな漫画") == ["ベルセルク"]
+    assert split_clauses("Do you have Naruto vol 1? Also where is my order MA-10002") == [
+        "Do you have Naruto vol 1", "where is my order MA-10002"]
+    assert split_clauses("ワンピースの1巻ありますか。それと送料はいくらですか") == ["ワンピースの1巻ありますか", "送料はいくらですか"]
+
+
+def test_locale_and_confirmation():
+    assert detect_locale("ワンピースありますか") == "ja"
+    assert detect_locale("Do you have ONE PIECE?") == "en"
+    for yes in ("yes", "Yes, cancel it", "はい", "お願いします", "ok!", True):
+        assert parse_confirmation(yes) is True
+    for no in ("no", "いいえ", "nope", "やめてください", False):
+        assert parse_confirmation(no) is False
+    assert parse_confirmation("maybe later") is None
+    assert parse_confirmation(None) is None
