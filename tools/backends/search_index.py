@@ -23,6 +23,29 @@ __all__ = ["FusionWeights", "HybridIndex", "LsaEmbedder", "title_variants"]
 _BATCH = 256  # queries per sparse-product batch in search_many (bounds memory: 256 x ~29k float32)
 
 
+def _layers(starts: np.ndarray, total: int) -> list[tuple[np.ndarray | None, np.ndarray]]:
+    """Gather plan for a per-group max over columns grouped contiguously (group i = columns starts[i]..starts[i+1]).
+
+    Layer j holds (groups with more than j columns, their j-th column). Taking the running max over
+    layers is much faster than ``np.maximum.reduceat(axis=1)`` for many tiny groups. Layer 0 covers
+    every group (its first entry is None = all groups).
+    """
+    counts = np.diff(np.append(starts, total))
+    out: list[tuple[np.ndarray | None, np.ndarray]] = [(None, starts.copy())]
+    for j in range(1, int(counts.max())):
+        groups = np.flatnonzero(counts > j)
+        out.append((groups, starts[groups] + j))
+    return out
+
+
+def _group_max(sim: np.ndarray, layers: list[tuple[np.ndarray | None, np.ndarray]]) -> np.ndarray:
+    """(n, total) column scores → (n, n_groups) per-group max, using a plan from ``_layers``."""
+    best = sim[:, layers[0][1]]
+    for groups, cols in layers[1:]:
+        best[:, groups] = np.maximum(best[:, groups], sim[:, cols])
+    return best
+
+
 def title_variants(item: CatalogItem) -> list[str]:
     """Distinct normalised names of one title: MAL romaji title, English, native (Japanese/Korean/Chinese), synonyms."""
     raw = [item.title, item.title_en, item.title_ja, *item.synonyms]
@@ -139,6 +162,7 @@ class HybridIndex:
             var_text.extend(vs)
         self._var_starts = starts
         self._var_item = np.repeat(np.arange(n), np.diff(np.append(starts, len(var_text))))
+        self._var_layers = _layers(starts, len(var_text))
         self._title_vec = _char_vectorizer()
         self._V = self._title_vec.fit_transform(var_text).tocsr()
         self._exact: dict[str, list[int]] = {}
@@ -164,6 +188,7 @@ class HybridIndex:
         pa = np.array(pair_auth, dtype=np.int64)
         pa[pa < 0] = len(names)
         self._pair_auth = pa
+        self._pair_layers = _layers(pair_starts, len(pa))
         self._author_vec = _word_vectorizer()
         self._A = self._author_vec.fit_transform(self._author_names or ["_"]).tocsr()
 
@@ -251,12 +276,12 @@ class HybridIndex:
         n, m = len(norm), len(self.items)
         qt = self._title_vec.transform(norm)
         sim_v = (qt @ self._VT).toarray()
-        title = np.maximum.reduceat(sim_v, self._var_starts, axis=1) if sim_v.shape[1] else np.zeros((n, m), np.float32)
+        title = _group_max(sim_v, self._var_layers)
 
         qa = self._author_vec.transform(norm)
         sim_a = (qa @ self._AT).toarray()
         sim_a = np.hstack([sim_a, np.zeros((n, 1), dtype=np.float32)])
-        author = np.maximum.reduceat(sim_a[:, self._pair_auth], self._pair_starts, axis=1)
+        author = _group_max(sim_a[:, self._pair_auth], self._pair_layers)
 
         synopsis = (self._syn_vec.transform(norm) @ self._ST).toarray()
 
