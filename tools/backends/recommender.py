@@ -9,7 +9,8 @@ Sources and algorithms
   the English synopsis, blended per block and L2-normalised; a profile of the liked titles is scored by cosine.
 - Stated likes (``liked_text``): a bilingual (English / Japanese) keyword map onto the catalog's genres,
   themes and demographics (``TAGS``); items score by the share of stated tags they carry.
-- Popularity prior: log MyAnimeList members, min-max scaled to [0, 1].
+- Popularity prior: log MyAnimeList members (min-max scaled to [0, 1]) and log review count in the training
+  ratings (scaled by its maximum), separately weighted.
 Each signal is scaled to [0, 1] per query (divided by its maximum) and the weighted sum ranks the catalog.
 The default weights were tuned on the dev split of ``bench/eval_recommend.py`` (``tune_weights``).
 """
@@ -222,12 +223,19 @@ def load_ratings(path: Path = DEFAULT_RATINGS) -> list[Rating]:
 
 @dataclass(frozen=True)
 class FusionWeights:
-    """Linear fusion weights of the per-query [0, 1]-scaled signals (defaults tuned on the eval dev split)."""
+    """Linear fusion weights of the per-query [0, 1]-scaled signals.
 
-    cf: float = 1.0
-    content: float = 0.5
-    text: float = 2.0
-    popularity: float = 0.3
+    ``cf``: item-item collaborative similarity; ``content``: tag/author/synopsis cosine; ``text``: stated
+    tags (large on purpose: what the reader asks for comes first); ``popularity``: log MAL members;
+    ``reviews``: log number of reviews in the training ratings (in-domain popularity). The defaults were
+    tuned on the dev split (``bench.eval_recommend.tune_weights``); content is the unit.
+    """
+
+    cf: float = 0.2
+    content: float = 1.0
+    text: float = 4.0
+    popularity: float = 0.2
+    reviews: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -237,7 +245,7 @@ class ModelParams:
     shrinkage: float = 2.0
     tag_weight: float = 1.0
     author_weight: float = 0.6
-    synopsis_weight: float = 0.5
+    synopsis_weight: float = 0.25
 
 
 def _history_weight(score: float) -> float:
@@ -266,6 +274,7 @@ class HybridRecommender:
         tag_matrix: sp.csr_matrix,
         tag_names: Sequence[str],
         popularity: np.ndarray,
+        review_popularity: np.ndarray,
         n_train_ratings: int,
         weights: FusionWeights = FusionWeights(),
     ):
@@ -280,6 +289,7 @@ class HybridRecommender:
         self._tag_col = {t: i for i, t in enumerate(self.tag_names)}
         self._tags_dense = tag_matrix.toarray().astype(np.float32)  # ~5 MB; fast column sums for stated tags
         self.popularity = popularity
+        self.review_popularity = review_popularity
         self.n_train_ratings = n_train_ratings
         self.weights = weights
 
@@ -352,8 +362,13 @@ class HybridRecommender:
         span = members.max() - members.min() if n_items else 0.0
         popularity = (members - members.min()) / span if span > 0 else np.zeros(n_items)
 
+        counts = np.zeros(n_items)
+        for r in kept:
+            counts[index[r.mal_id]] += 1
+        review_popularity = np.log1p(counts) / np.log1p(counts.max()) if counts.max() > 0 else counts
+
         return cls(catalog, cf_sim.tocsr(), co_counts, content, tag_matrix.tocsr(), tag_names, popularity,
-                   n_train_ratings=len(kept), weights=weights)
+                   review_popularity, n_train_ratings=len(kept), weights=weights)
 
     def with_weights(self, weights: FusionWeights) -> "HybridRecommender":
         """A copy with other fusion weights, sharing the fitted matrices (for ablations and tuning)."""
@@ -374,7 +389,8 @@ class HybridRecommender:
     def signals(self, history: Sequence[tuple[int, float]] = (), liked_text: str = "") -> dict[str, np.ndarray]:
         """Raw per-item signals (arrays over ``self.items``), each scaled to [0, 1] by its maximum:
         ``cf`` (sum of weighted item-item similarities), ``content`` (cosine to the liked-title profile),
-        ``text`` (share of stated tags carried, minus unwanted ones), ``popularity`` (prior)."""
+        ``text`` (share of stated tags carried, minus unwanted ones), ``popularity`` (log MAL members prior),
+        ``reviews`` (log review count in the training ratings)."""
         n = len(self.items)
         idx, w = [], []
         for mal_id, score in history:
@@ -399,7 +415,8 @@ class HybridRecommender:
             text += self._tags_dense[:, wanted_cols].sum(axis=1) / len(wanted_cols)
         if unwanted_cols:
             text -= self._tags_dense[:, unwanted_cols].sum(axis=1)
-        out = {"cf": cf, "content": content, "text": text, "popularity": self.popularity}
+        out = {"cf": cf, "content": content, "text": text, "popularity": self.popularity,
+               "reviews": self.review_popularity}
         for key in ("cf", "content"):
             m = out[key].max()
             if m > 0:
@@ -409,7 +426,8 @@ class HybridRecommender:
     def fuse(self, signals: dict[str, np.ndarray], weights: FusionWeights | None = None) -> np.ndarray:
         """Weighted sum of the signals (per-item fused score; higher is better)."""
         w = weights or self.weights
-        return w.cf * signals["cf"] + w.content * signals["content"] + w.text * signals["text"] + w.popularity * signals["popularity"]
+        return (w.cf * signals["cf"] + w.content * signals["content"] + w.text * signals["text"]
+                + w.popularity * signals["popularity"] + w.reviews * signals["reviews"])
 
     def rank(self, fused: np.ndarray, k: int, blocked: Iterable[int]) -> list[int]:
         """Indices of the ``k`` best items by fused score, skipping the catalog indices in ``blocked``."""
