@@ -1,0 +1,99 @@
+"""Local router: intent mapping coverage, split disjointness, and routing of typical EN/JA messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.ports import INTENTS
+from tools.backends import router_data
+from tools.backends.models.local_router import LocalRouter, split_clauses
+
+
+@pytest.fixture(scope="module")
+def dataset() -> router_data.RouterDataset:
+    return router_data.build_dataset()
+
+
+@pytest.fixture(scope="module")
+def router(request) -> LocalRouter:
+    # pytest's cache dir survives between local runs; a clean CI machine trains once (~30-60 s on 2 cores).
+    return LocalRouter.load_or_train(request.config.cache.mkdir("mangaassist-router"))
+
+
+def test_mapping_covers_every_source_intent_with_a_reason():
+    mapping = router_data.load_mapping()
+    missing = router_data.source_intents() - set(mapping)
+    assert not missing, f"unmapped source intents: {sorted(missing)}"
+    rows = router_data._read_csv(router_data.MAPPING_PATH)
+    assert all(r["reason"].strip() for r in rows)
+    assert set(mapping.values()) <= set(INTENTS)
+    assert mapping[("clinc150", "order_status")] == "order"
+    assert mapping[("clinc150", "greeting")] == "chitchat"
+    assert mapping[("bitext", "contact_human_agent")] == "handoff"
+
+
+def test_derived_test_titles_and_templates_never_appear_in_train(dataset):
+    def templates(split):
+        ids = set()
+        for u in dataset.split(split):
+            if u.source == "derived":
+                ids.update(p.split(":")[-1] for p in u.origin.split("+"))
+        return {i for i in ids if i in dataset.template_split}
+
+    train_t, test_t = templates("train"), templates("test")
+    assert test_t and not (train_t & test_t)
+    assert all(dataset.template_split[t] == "test" for t in test_t)
+    train_ids = {m for u in dataset.train for m in u.mal_ids}
+    test_ids = {m for u in dataset.test for m in u.mal_ids}
+    assert test_ids and not (train_ids & test_ids)
+    train_texts = {u.text.strip().lower() for u in dataset.train}
+    assert not any(u.text.strip().lower() in train_texts for u in dataset.test)
+
+
+def test_real_test_data_is_clinc_val_and_a_bitext_slice(dataset):
+    sources = {u.source for u in dataset.test if u.real}
+    assert sources == {"clinc150", "bitext"}
+    assert sum(u.source == "clinc150" for u in dataset.test) >= 3000  # CLINC val + oos_val
+    assert any(len(u.labels) == 2 for u in dataset.test)
+    assert any(u.complex for u in dataset.train)
+
+
+@pytest.mark.parametrize("text, label", [
+    ("do you have One Piece vol 3?", "search"),
+    ("ワンピースの3巻ありますか", "search"),
+    ("something like Berserk", "recommend"),
+    ("where is my order", "order"),
+    ("what is your return policy", "faq"),
+    ("hello", "chitchat"),
+    ("I want to talk to a human", "handoff"),
+    ("what's the weather", "out_of_scope"),
+])
+def test_single_intent_messages(router, text, label):
+    d = router.route(text)
+    assert d.intents == [label], (text, d.intents, d.scores)
+    assert set(d.scores) == set(INTENTS)
+    assert all(0.0 <= v <= 1.0 for v in d.scores.values())
+
+
+def test_multi_intent_message_carries_both_labels(router):
+    d = router.route("find Naruto and where is my order?")
+    assert set(d.intents) == {"search", "order"}, d
+
+
+async def test_aroute_and_route_many_agree_with_route(router):
+    texts = ["hello", "do you have Berserk vol 2?", "find Naruto and where is my order?", "進撃の巨人みたいな漫画ある？"]
+    batch = router.route_many(texts)
+    assert batch == [router.route(t) for t in texts]
+    assert await router.aroute(texts[1]) == batch[1]
+
+
+def test_empty_text_is_rejected(router):
+    with pytest.raises(ValueError):
+        router.route("   ")
+    assert router.route_many([]) == []
+
+
+def test_split_clauses():
+    assert split_clauses("find X and where is my order?") == ["find X", "where is my order"]
+    assert split_clauses("ありますか。それと注文はどこ？") == ["ありますか", "注文はどこ"]
+    assert split_clauses("hello") == ["hello"]
