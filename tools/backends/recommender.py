@@ -245,7 +245,7 @@ class ModelParams:
     shrinkage: float = 2.0
     tag_weight: float = 1.0
     author_weight: float = 0.6
-    synopsis_weight: float = 0.25
+    synopsis_weight: float = 0.0
 
 
 def _history_weight(score: float) -> float:
@@ -287,6 +287,8 @@ class HybridRecommender:
         self.tag_matrix = tag_matrix
         self.tag_names = tuple(tag_names)
         self._tag_col = {t: i for i, t in enumerate(self.tag_names)}
+        self._cf_csc = cf_sim.tocsc()
+        self._content_t = content.T.tocsc()  # (features, items): column slices are cheap
         self._tags_dense = tag_matrix.toarray().astype(np.float32)  # ~5 MB; fast column sums for stated tags
         self.popularity = popularity
         self.review_popularity = review_popularity
@@ -404,9 +406,10 @@ class HybridRecommender:
         content = np.zeros(n)
         if idx:
             wv = np.asarray(w)
-            cf = np.asarray(self.cf_sim[idx].T @ wv).ravel()
-            profile = self.content[idx].T @ wv
-            content = np.asarray(self.content @ profile).ravel() / wv.sum()
+            cf = np.asarray(self._cf_csc[:, idx] @ wv).ravel()  # cf_sim is symmetric: column slice = row slice
+            # float32 throughout: mixing dtypes would make scipy copy the 0.5M-entry matrix on every call
+            profile = np.asarray(self._content_t[:, idx] @ wv.astype(np.float32)).ravel()
+            content = (self.content @ profile).astype(np.float64) / wv.sum()
         text = np.zeros(n)
         wanted, unwanted = parse_liked_text(liked_text)
         wanted_cols = [self._tag_col[t] for t in wanted if t in self._tag_col]
@@ -453,13 +456,16 @@ class HybridRecommender:
 
         ``history``: (mal_id, score 1-10) pairs the reader has read; ``liked_text``: stated likes in English or
         Japanese (genre/theme/demographic words, see ``parse_liked_text``); ``exclude``: mal_ids never to return.
-        History and excluded titles are never returned. With empty history and text the result is the
-        catalog's popularity order (MAL members). ``reason`` names the liked title(s) the pick comes from and
+        History and excluded titles are never returned. With no liked history (score >= 5) and no
+        genre/theme words in the text the result is the catalog's popularity order (MAL members). ``reason`` names the liked title(s) the pick comes from and
         the shared genres/themes; ``because_of`` holds their mal_ids. Unknown ids are ignored; never raises
         on odd input.
         """
         sig = self.signals(history, liked_text)
-        fused = self.fuse(sig)
+        if not sig["cf"].any() and not sig["content"].any() and not sig["text"].any():
+            fused = self.popularity  # nothing personal to go on: the catalog's popularity order (MAL members)
+        else:
+            fused = self.fuse(sig)
         blocked = {self.index[int(m)] for m, _ in history if int(m) in self.index}
         blocked |= {self.index[int(m)] for m in exclude if int(m) in self.index}
         liked_w: dict[int, float] = {}
