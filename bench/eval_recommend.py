@@ -25,8 +25,6 @@ import zlib
 from dataclasses import asdict, dataclass
 from typing import Literal, Sequence
 
-import numpy as np
-
 from tools.backends.catalog import load_catalog
 from tools.backends.recommender import LIKED_SCORE, FusionWeights, HybridRecommender, Rating, load_ratings
 
