@@ -97,3 +97,9 @@ def test_split_clauses():
     assert split_clauses("find X and where is my order?") == ["find X", "where is my order"]
     assert split_clauses("ありますか。それと注文はどこ？") == ["ありますか", "注文はどこ"]
     assert split_clauses("hello") == ["hello"]
+
+
+def test_complex_flag_needs_a_back_reference(router):
+    assert router.route("find a manga like Berserk and add volume 1 of it to my cart").complex
+    assert not router.route("find Naruto and where is my order?").complex
+    assert not router.route("do you have One Piece vol 3?").complex
