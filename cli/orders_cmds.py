@@ -12,7 +12,7 @@ def register(app: typer.Typer, eval_app: typer.Typer, bench_app: typer.Typer) ->
     async def _with_repo(fn):
         from contextlib import AsyncExitStack
 
-        from tools.backends.orders_repo import open_orders_repository
+        from tools.backends.seed import open_orders_repository
         from tools.backends.persistence import open_postgres_pool
 
         settings = get_settings()

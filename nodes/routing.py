@@ -30,11 +30,13 @@ def resolve_intents(decision: RouterDecision, text: str, active_intent: str | No
     """The intents this turn serves, given the router's decision and the thread's active specialist.
 
     Follow-ups ("what about the second one?", "yes, cancel it", "それは？") return to the active
-    specialist's intent when the router is not confident otherwise (langgraph-swarm's active-agent idea).
+    specialist's intent unless the router confidently names another task (small talk never overrides a
+    back-reference) — langgraph-swarm's active-agent idea.
     """
     top = max(decision.scores.values(), default=0.0) if decision.scores else 1.0
     follow_able = active_intent in ("search", "recommend", "order")
-    if follow_able and is_backreference(text) and top < FOLLOW_UP_MAX_SCORE:
+    small_talk = bool(decision.intents) and decision.intents[0] in ("chitchat", "out_of_scope")
+    if follow_able and is_backreference(text) and (small_talk or top < FOLLOW_UP_MAX_SCORE):
         return [active_intent]  # type: ignore[list-item]
     if follow_able and top < LOW_CONFIDENCE and len(text) < 40:
         return [active_intent]  # type: ignore[list-item]

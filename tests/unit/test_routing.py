@@ -40,6 +40,7 @@ def _decision(top: str, score: float) -> RouterDecision:
 def test_follow_up_returns_to_active_specialist():
     assert resolve_intents(_decision("chitchat", 0.5), "what about the second one?", "search") == ["search"]
     assert resolve_intents(_decision("chitchat", 0.6), "yes, cancel it", "order") == ["order"]
+    assert resolve_intents(_decision("chitchat", 0.99), "yes, cancel it", "order") == ["order"]
     # a confident new request is not hijacked by the active specialist
     assert resolve_intents(_decision("faq", 0.97), "what does shipping cost for that one?", "search") == ["faq"]
     # no active specialist: the router decides

@@ -11,7 +11,7 @@ from core.errors import ConfigurationError
 from core.settings import Settings
 from tools.backends.cache import open_cache
 from tools.backends.catalog import load_catalog
-from tools.backends.orders_repo import open_orders_repository
+from tools.backends.seed import open_orders_repository
 from tools.backends.policies import MarkdownPolicyKB
 from tools.backends.recommender import HybridRecommender
 from tools.backends.search_index import HybridIndex
@@ -27,7 +27,7 @@ def build_models(settings: Settings, catalog: Any = None) -> Models:
     from tools.backends.models.local_router import LocalRouter
     from tools.backends.models.local_writer import LocalTemplateWriter
 
-    router = LocalRouter.load_or_train(settings.data_dir / "models")
+    router = LocalRouter.load_or_train(settings.model_dir)
     local = Models(profile="local", router=router, planner=LocalPlanner(router.aroute), writer=LocalTemplateWriter(),
                    critic=LocalCritic(), agents=local_agent_policies())
     if settings.profile == "local":
@@ -64,7 +64,7 @@ async def open_deps(settings: Settings, pool: Any | None = None) -> Deps:
     orders = await open_orders_repository(settings, pool=pool)
     lap("orders")
     policies = MarkdownPolicyKB.load(settings.shipped_data_dir / "policies")
-    cache = await open_cache(settings)
+    cache = open_cache(settings)
     lap("policies+cache")
     log.info("deps ready in ms: %s", timings)
     deps = Deps(settings=settings, catalog=catalog, index=index, recommender=recommender, orders=orders,
