@@ -372,6 +372,8 @@ def _base_config(thread_id: str, user: str, ref: CheckpointRef | None = None, ch
             conf["checkpoint_map"] = ref.checkpoint_map
     if checkpoint_id:
         conf["checkpoint_id"] = checkpoint_id
+    if conf.get("checkpoint_id"):
+        conf.setdefault("checkpoint_ns", "")
     return cfg
 
 
@@ -502,12 +504,15 @@ async def update_state(thread_id: str, body: StateUpdate, user: UserDep, threads
     await threads.get(user, thread_id)
     if body.as_node is not None and body.as_node not in assistant.graph.nodes:
         raise _invalid(f"as_node {body.as_node!r} is not a node of the graph")
+    unknown = sorted(set(body.values or {}) - set(assistant.graph.stream_channels_list))
+    if unknown:
+        raise _invalid(f"values has keys that are not state fields: {', '.join(unknown)}")
     cfg = _base_config(thread_id, user, body.checkpoint, body.checkpoint_id)
     await _require_checkpoint(assistant, cfg)
     lease = await guard.acquire(thread_id)
     try:
         new_cfg = await assistant.graph.aupdate_state(cfg, body.values, as_node=body.as_node)
-    except (InvalidUpdateError, ValueError, KeyError) as exc:
+    except (InvalidUpdateError, ValueError) as exc:
         raise _invalid(f"invalid state update: {exc}") from None
     finally:
         await guard.release(lease)
