@@ -6,6 +6,7 @@ import bisect
 import hashlib
 import math
 import pickle
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -55,6 +56,9 @@ def title_variants(item: CatalogItem) -> list[str]:
         if n:
             out[n] = None
     return list(out)
+
+
+_WORD = re.compile(r"(?u)\b\w+\b")
 
 
 def _char_vectorizer() -> TfidfVectorizer:
@@ -114,18 +118,25 @@ def _item_document(item: CatalogItem) -> str:
 class FusionWeights:
     """How the per-field scores add up (tuned on the ``dev`` split of bench/search_queries.py).
 
-    score(item) = max(title, author·``author``, synopsis·``synopsis``) + ``exact``·[query equals a
-    title variant] + ``prefix``·[a title variant starts with the query] + ``prior``·popularity
-    + ``dense``·LSA cosine. Field scores are cosine similarities in [0, 1]; popularity is
-    log1p(members)/log1p(max members) in [0, 1]. Items whose lexical part is below ``min_score``
-    (and that match no exact/prefix rule) are not returned, so garbage queries give [].
+    lexical(item) = max(title + ``contain``·containment, ``author``·author, ``synopsis``·synopsis)
+    score(item) = lexical + ``exact``·[query equals a title variant] + ``prefix``·[a title variant
+    starts with the query, and at most 50 variants do] + ``prior``·popularity + ``dense``·LSA cosine.
+
+    title: max cosine over the title's variants (char 2-4-gram TF-IDF). containment: max over variants
+    of the share of the query's squared TF-IDF weight whose n-grams occur in the variant (partial and
+    prefix queries). author: word TF-IDF cosine x (share of query words found in the name)². All in
+    [0, 1]; popularity is log1p(members)/log1p(max members) in [0, 1]. Items whose lexical part is
+    below ``min_score`` (and that match no exact/prefix rule) are dropped, so garbage gives [].
+    Dev-split ablation (3,000 queries, R@1): no author coverage 0.971, +coverage 0.978, +containment
+    0.980, +LSA dense 0.4 0.982 (not worth its build time; off by default).
     """
 
-    author: float = 1.0
-    synopsis: float = 0.35
-    exact: float = 0.3
-    prefix: float = 0.1
-    prior: float = 0.08
+    contain: float = 0.1
+    author: float = 0.9
+    synopsis: float = 0.2
+    exact: float = 0.2
+    prefix: float = 0.2
+    prior: float = 0.04
     dense: float = 0.0
     min_score: float = 0.2
 
@@ -209,7 +220,11 @@ class HybridIndex:
 
         # Transposed copies for fast (queries x docs) sparse products.
         self._VT = self._V.T.tocsr()
+        self._VbT = self._VT.copy()
+        self._VbT.data[:] = 1.0  # n-gram presence, for the containment score
         self._AT = self._A.T.tocsr()
+        self._AbT = self._AT.copy()
+        self._AbT.data[:] = 1.0  # word presence, for the author coverage
         self._ST = self._S.T.tocsr()
 
     # ---- construction --------------------------------------------------------------------------
@@ -277,9 +292,21 @@ class HybridIndex:
         qt = self._title_vec.transform(norm)
         sim_v = (qt @ self._VT).toarray()
         title = _group_max(sim_v, self._var_layers)
+        contain = np.zeros((n, m), dtype=np.float32)
+        if self.weights.contain:
+            # share of the query's (squared, L2-normalised) TF-IDF mass whose n-grams occur in a title variant
+            q2 = qt.multiply(qt).tocsr()
+            contain = _group_max((q2 @ self._VbT).toarray(), self._var_layers)
 
         qa = self._author_vec.transform(norm)
         sim_a = (qa @ self._AT).toarray()
+        # author cosine x (share of the query's words found in that name)², so a lone common word
+        # ("one", "koi") inside a title query does not pull in an author of that name
+        qb = qa.copy()
+        qb.data[:] = 1.0
+        n_words = np.array([max(len(_WORD.findall(q)), 1) for q in norm], dtype=np.float32)[:, None]
+        cover = (qb @ self._AbT).toarray() / n_words
+        sim_a = sim_a * cover * cover
         sim_a = np.hstack([sim_a, np.zeros((n, 1), dtype=np.float32)])
         author = _group_max(sim_a[:, self._pair_auth], self._pair_layers)
 
@@ -304,6 +331,7 @@ class HybridIndex:
             dense = self.embedder.embed(norm) @ self._E.T
         return {
             "title": title.astype(np.float32, copy=False),
+            "contain": contain,
             "author": author.astype(np.float32, copy=False),
             "synopsis": synopsis.astype(np.float32, copy=False),
             "exact": exact,
@@ -315,7 +343,7 @@ class HybridIndex:
     def fuse(self, f: dict[str, np.ndarray], weights: FusionWeights | None = None) -> np.ndarray:
         """Fused scores (n_queries, n_items) from ``field_scores`` output; -inf where an item is filtered out."""
         w = weights or self.weights
-        lex = np.maximum(f["title"], w.author * f["author"])
+        lex = np.maximum(f["title"] + w.contain * f["contain"], w.author * f["author"])
         lex = np.maximum(lex, w.synopsis * f["synopsis"])
         boost = w.exact * f["exact"] + w.prefix * f["prefix"]
         score = lex + boost + w.prior * f["prior"][None, :]
