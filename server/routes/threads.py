@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from langgraph.errors import InvalidUpdateError
+from langgraph.errors import EmptyInputError, InvalidUpdateError
 
 from graphs.app import Assistant, pending_interrupt, validate_text
 from server.deps import AssistantDep, BrokerDep, RunGuardDep, ThreadsDep, UserDep
@@ -188,9 +188,10 @@ async def get_state(thread_id: str, user: UserDep, threads: ThreadsDep, assistan
     latest checkpoint, or of ``checkpoint_id`` (in ``checkpoint_ns`` for a specialist subgraph checkpoint).
     ``subgraphs=true`` adds the state of running/interrupted subgraphs under ``subgraph_states``."""
     await _owned(threads, user, thread_id)
-    snap = await assistant.graph.aget_state(_cfg(thread_id, user, checkpoint_id, checkpoint_ns), subgraphs=subgraphs)
-    if checkpoint_id and snap.config.get("configurable", {}).get("checkpoint_id") != checkpoint_id:
+    cfg = _cfg(thread_id, user, checkpoint_id, checkpoint_ns)
+    if checkpoint_id and await assistant.persistence.checkpointer.aget_tuple(cfg) is None:
         raise ApiError(404, "checkpoint_not_found", f"checkpoint {checkpoint_id} not found in this thread")
+    snap = await assistant.graph.aget_state(cfg, subgraphs=subgraphs)
     out = {"thread_id": thread_id, **_snapshot_json(snap)}
     if subgraphs:
         out["subgraph_states"] = [{"task": t.name, **_snapshot_json(t.state)} for t in snap.tasks
@@ -246,10 +247,10 @@ async def get_history(thread_id: str, user: UserDep, threads: ThreadsDep, assist
 
 async def _checkpoint(assistant: Any, thread_id: str, user: str, ref: CheckpointRef) -> Any:
     """The StateSnapshot at ``ref`` (root or subgraph namespace); 404 ``checkpoint_not_found`` when absent."""
-    snap = await assistant.graph.aget_state(_cfg(thread_id, user, ref.checkpoint_id, ref.checkpoint_ns))
-    if snap.config.get("configurable", {}).get("checkpoint_id") != ref.checkpoint_id:
+    cfg = _cfg(thread_id, user, ref.checkpoint_id, ref.checkpoint_ns)
+    if await assistant.persistence.checkpointer.aget_tuple(cfg) is None:
         raise ApiError(404, "checkpoint_not_found", f"checkpoint {ref.checkpoint_id} not found in this thread")
-    return snap
+    return await assistant.graph.aget_state(cfg)
 
 
 def _root_of(snapshot: Any) -> str:
@@ -263,7 +264,11 @@ def _root_of(snapshot: Any) -> str:
 
 async def _run_from(assistant: Any, thread_id: str, user: str, cfg: dict) -> dict:
     t0 = time.perf_counter()
-    await assistant.graph.ainvoke(None, cfg, context=assistant.context(user))
+    try:
+        await assistant.graph.ainvoke(None, cfg, context=assistant.context(user))
+    except EmptyInputError:
+        raise ApiError(422, "checkpoint_not_replayable", "this checkpoint has no pending step to re-run (the "
+                       "turn's input checkpoint); choose one whose next nodes are not empty") from None
     return await assistant.result(thread_id, user, (time.perf_counter() - t0) * 1000)
 
 
