@@ -93,11 +93,13 @@ class SupervisorState(TypedDict, total=False):
 
 
 class SpecialistInput(TypedDict, total=False):
-    """What the supervisor sends one specialist (a ``Send`` payload): the request and its context."""
+    """What the supervisor sends one specialist (a ``Send`` payload): ``request`` is the part of the
+    customer's ``message`` that this specialist serves (the whole message for single-intent turns)."""
 
     agent: str
     intent: str
     request: str
+    message: str
     locale: str
     history: list[str]
     focus: dict[str, Any]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal, Sequence
 
 from core.ports import RouterDecision
-from tools.backends.models.text_rules import is_backreference
+from tools.backends.models.text_rules import is_backreference, liked_titles
 
 AGENT_OF: dict[str, str] = {
     "search": "search", "recommend": "recommend", "order": "order",
@@ -41,6 +41,17 @@ def resolve_intents(decision: RouterDecision, text: str, active_intent: str | No
     if follow_able and top < LOW_CONFIDENCE and len(text) < 40:
         return [active_intent]  # type: ignore[list-item]
     return list(dict.fromkeys(decision.intents)) or ["out_of_scope"]
+
+
+def drop_subsumed(intents: list[str], requests: dict[str, str], text: str) -> list[str]:
+    """Remove ``search`` when it only repeats titles the customer names as liked in a recommend request
+    ("I liked Berserk, what next?" is one recommendation, not a search for Berserk)."""
+    if "recommend" in intents and "search" in intents:
+        liked = [t.lower() for t in liked_titles(text)]
+        search_request = requests.get("search", text).lower()
+        if search_request == text.lower() or (liked and any(t in search_request for t in liked)):
+            return [i for i in intents if i != "search"]
+    return intents
 
 
 def route_after_think(state: dict) -> Literal["execute", "respond"]:

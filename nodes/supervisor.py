@@ -14,7 +14,7 @@ from core.context import Context
 from core.deps import Deps
 from core.lang import detect_locale
 from core.state import RESET
-from nodes.routing import AGENT_NODES, AGENT_OF, agent_node, order_results, resolve_intents
+from nodes.routing import AGENT_NODES, AGENT_OF, agent_node, drop_subsumed, order_results, resolve_intents
 from tools.backends.models.text_rules import split_clauses
 
 
@@ -54,7 +54,8 @@ def make_classify(deps: Deps):
                     mine = [c for c, d in zip(clauses, labels) if d.intents[0] == intent]
                     if mine:
                         requests[intent] = " ".join(mine)
-        payload = {"locale": locale, "history": history[-4:], "focus": state.get("focus") or {},
+            intents = drop_subsumed(intents, requests, text)
+        payload = {"message": text, "locale": locale, "history": history[-4:], "focus": state.get("focus") or {},
                    "max_reflections": ctx.max_reflections}
         sends = [Send(agent_node(i), {**payload, "agent": AGENT_OF[i], "intent": i, "request": requests[i]})
                  for i in intents]

@@ -4,7 +4,7 @@ from langchain_core.messages import AIMessage
 
 from core.ports import RouterDecision
 from core.state import RESET, merge_dicts, results_reducer
-from nodes.routing import agent_node, order_results, resolve_intents, route_after_reflect, route_after_think
+from nodes.routing import agent_node, drop_subsumed, order_results, resolve_intents, route_after_reflect, route_after_think
 
 
 def test_agent_node_maps_every_label():
@@ -68,3 +68,11 @@ def test_merge_dicts_right_wins():
 def test_order_results_follows_intents():
     rs = [{"intent": "order", "n": 1}, {"intent": "search", "n": 2}]
     assert [r["n"] for r in order_results(rs, ["search", "order"])] == [2, 1]
+
+
+def test_recommend_subsumes_search_of_liked_titles():
+    text = "I liked Berserk and Vagabond, what should I read next?"
+    assert drop_subsumed(["recommend", "search"], {"recommend": text, "search": "I liked Berserk and Vagabond"}, text) == ["recommend"]
+    both = "Do you have Naruto? Also recommend me something like Monster"
+    reqs = {"search": "Do you have Naruto", "recommend": "recommend me something like Monster"}
+    assert drop_subsumed(["search", "recommend"], reqs, both) == ["search", "recommend"]

@@ -77,7 +77,7 @@ class RecommendPolicy:
         if ref is not None and not _retry(state):
             return _msg(_call("get_title_details", mal_id=ref))
         request = state.get("request", "")
-        liked = [] if _retry(state) == "drop_seeds" else liked_titles(request)
+        liked = [] if _retry(state) == "drop_seeds" else liked_titles(state.get("message") or request)
         return _msg(_call("recommend_manga", liked_titles=liked, preferences=request, k=getattr(context, "search_k", 5)))
 
 
