@@ -65,7 +65,7 @@ def test_eval_on_small_sample(catalog):
             for key in ("recall@1", "recall@10", "mrr@10"):
                 assert 0.0 <= m[key] <= 1.0
             assert m["recall@1"] <= m["mrr@10"] <= m["recall@10"]
-    assert set(s["latency_ms"]) == {"p50", "p99", "mean"}
+    assert set(s["latency_ms"]) == {"p50", "p99", "mean", "cpu_p50", "cpu_p99"}
     assert 0 < s["latency_ms"]["p50"] <= s["latency_ms"]["p99"]
     assert 0.0 <= s["volume_accuracy"] <= 1.0
     # the hybrid index is not worse than the word-level baseline on the same queries
