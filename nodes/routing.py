@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal, Sequence
 
 from core.ports import RouterDecision
-from tools.backends.models.text_rules import is_backreference, liked_titles
+from tools.backends.models.text_rules import is_backreference, liked_titles, referenced_index
 
 AGENT_OF: dict[str, str] = {
     "search": "search", "recommend": "recommend", "order": "order",
@@ -26,16 +26,20 @@ def agent_node(intent: str) -> str:
     return f"{AGENT_OF[intent]}_agent"
 
 
-def resolve_intents(decision: RouterDecision, text: str, active_intent: str | None) -> list[str]:
+def resolve_intents(decision: RouterDecision, text: str, active_intent: str | None,
+                    items_intent: str | None = None) -> list[str]:
     """The intents this turn serves, given the router's decision and the thread's active specialist.
 
     Follow-ups ("what about the second one?", "yes, cancel it", "それは？") return to the active
     specialist's intent unless the router confidently names another task (small talk never overrides a
-    back-reference) — langgraph-swarm's active-agent idea.
+    back-reference) — langgraph-swarm's active-agent idea. An ordinal ("the second one", "2つ目") points
+    at the last list of titles shown, so it goes to ``items_intent``, the specialist that showed it.
     """
     top = max(decision.scores.values(), default=0.0) if decision.scores else 1.0
     follow_able = active_intent in ("search", "recommend", "order")
     small_talk = bool(decision.intents) and decision.intents[0] in ("chitchat", "out_of_scope")
+    if items_intent in ("search", "recommend") and referenced_index(text) is not None and (small_talk or top < FOLLOW_UP_MAX_SCORE):
+        return [items_intent]
     if follow_able and is_backreference(text) and (small_talk or top < FOLLOW_UP_MAX_SCORE):
         return [active_intent]  # type: ignore[list-item]
     if follow_able and top < LOW_CONFIDENCE and len(text) < 40:

@@ -44,7 +44,8 @@ def make_classify(deps: Deps):
         locale = ctx.locale or detect_locale(text)
         history = [str(m.content) for m in messages[-7:-1]]
         decision = await router.aroute(text, history)
-        intents = resolve_intents(decision, text, state.get("active_agent"))
+        focus = state.get("focus") or {}
+        intents = resolve_intents(decision, text, state.get("active_agent"), focus.get("items_intent"))
         requests = {i: text for i in intents}
         if len(intents) > 1:
             clauses = split_clauses(text)
@@ -86,6 +87,7 @@ def merge(state: dict) -> dict:
     focus = dict(state.get("focus") or {})
     if items:
         focus["items"] = [it["mal_id"] for it in items]
+        focus["items_intent"] = next(r["intent"] for r in results if r.get("items"))
     order_focus = next((r.get("focus_order_id") for r in results if r.get("focus_order_id")), None)
     if order_focus:
         focus["order_id"] = order_focus

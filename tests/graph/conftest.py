@@ -15,11 +15,9 @@ from graphs.app import Assistant
 from graphs.supervisor import build_supervisor
 from tools.backends.cache import InProcessCache
 from tools.backends.catalog import load_catalog
-from tools.backends.factory import build_models
+from tools.backends.factory import build_models, shared_index, shared_recommender
 from tools.backends.seed import open_orders_repository
 from tools.backends.policies import MarkdownPolicyKB
-from tools.backends.recommender import HybridRecommender
-from tools.backends.search_index import HybridIndex
 
 
 @pytest.fixture(scope="session")
@@ -31,8 +29,8 @@ def shared(tmp_path_factory):
     return {
         "settings": settings,
         "catalog": catalog,
-        "index": HybridIndex.build(catalog),
-        "recommender": HybridRecommender.build(catalog),
+        "index": shared_index(catalog),
+        "recommender": shared_recommender(catalog),
         "models": build_models(settings),
         "policies": MarkdownPolicyKB.load(settings.shipped_data_dir / "policies"),
     }

@@ -45,6 +45,9 @@ def test_follow_up_returns_to_active_specialist():
     assert resolve_intents(_decision("faq", 0.97), "what does shipping cost for that one?", "search") == ["faq"]
     # no active specialist: the router decides
     assert resolve_intents(_decision("chitchat", 0.5), "what about the second one?", None) == ["chitchat"]
+    # an ordinal points at the last list shown, even after another specialist spoke
+    assert resolve_intents(_decision("chitchat", 0.5), "tell me about the second one", "order", "search") == ["search"]
+    assert resolve_intents(_decision("chitchat", 0.5), "yes, cancel it", "order", "search") == ["order"]
     # conversation is not a follow-up target
     assert resolve_intents(_decision("faq", 0.3), "and that?", "faq") == ["faq"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import lru_cache
 from typing import Any
 
 from core.deps import Deps, Models
@@ -17,6 +18,18 @@ from tools.backends.recommender import HybridRecommender
 from tools.backends.search_index import HybridIndex
 
 log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=2)
+def shared_index(catalog: Any) -> HybridIndex:
+    """The search index of ``catalog``, fitted once per process (read-only, safe to share)."""
+    return HybridIndex.build(catalog)
+
+
+@lru_cache(maxsize=2)
+def shared_recommender(catalog: Any) -> HybridRecommender:
+    """The recommender of ``catalog``, fitted once per process (read-only, safe to share)."""
+    return HybridRecommender.build(catalog)
 
 
 def build_models(settings: Settings, catalog: Any = None) -> Models:
@@ -55,9 +68,9 @@ async def open_deps(settings: Settings, pool: Any | None = None) -> Deps:
 
     catalog = load_catalog()
     lap("catalog")
-    index = HybridIndex.build(catalog)
+    index = shared_index(catalog)
     lap("index")
-    recommender = HybridRecommender.build(catalog)
+    recommender = shared_recommender(catalog)
     lap("recommender")
     models = build_models(settings, catalog)
     lap("models")
