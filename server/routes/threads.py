@@ -291,6 +291,21 @@ async def replay(thread_id: str, body: CheckpointRef, user: UserDep, threads: Th
     return {"replayed_from": body.checkpoint_id, "root_checkpoint_id": root, **out}
 
 
+def _check_keys(graph: Any, checkpoint_ns: str, values: dict) -> None:
+    """422 ``invalid_state_update`` for keys that are not state channels of the addressed graph (LangGraph would
+    silently drop them). A subgraph namespace ``order_agent:<task id>`` addresses the ``order_agent`` subgraph."""
+    target = graph
+    if checkpoint_ns:
+        name = checkpoint_ns.split("|")[-1].split(":", 1)[0]
+        target = dict(graph.get_subgraphs()).get(name)
+        if target is None:
+            raise ApiError(422, "invalid_state_update", f"no subgraph {name!r} in this graph")
+    allowed = {k for k in target.channels if not k.startswith(("__", "branch:"))}
+    unknown = sorted(set(values) - allowed)
+    if unknown:
+        raise ApiError(422, "invalid_state_update", f"unknown state keys {unknown}; known: {sorted(allowed)}")
+
+
 @router.post("/{thread_id}/fork", summary="Branch from a past checkpoint with edited state",
              responses={409: {"description": "a run is in progress"}, **_ERRORS})
 async def fork(thread_id: str, body: ForkIn, user: UserDep, threads: ThreadsDep, guard: RunGuardDep,
@@ -304,6 +319,7 @@ async def fork(thread_id: str, body: ForkIn, user: UserDep, threads: ThreadsDep,
     await _owned(threads, user, thread_id)
     async with guard.hold(thread_id):
         snap = await _checkpoint(assistant, thread_id, user, body)
+        _check_keys(assistant.graph, body.checkpoint_ns, body.values)
         try:
             new_cfg = await assistant.graph.aupdate_state(snap.config, body.values, as_node=body.as_node)
         except (InvalidUpdateError, ValueError) as exc:

@@ -72,9 +72,11 @@ def _error(code: str, message: str) -> dict:
 
 
 async def _execute(app: Any, thread_id: str, user: str, inp: Any, lease: Lease) -> None:
-    """Stream one run to the broker (node/token events, then interrupt and final), release the guard.
-    Cancellation (``{"type": "cancel"}``) publishes an error frame with code ``cancelled``."""
+    """Stream one run to the broker (node/token events), release the guard, then publish the closing frames
+    (interrupt and final, or an error frame: ``cancelled`` after ``{"type": "cancel"}``, ``internal`` on a bug).
+    The guard is released first so a client may send its next message as soon as it sees the final frame."""
     assistant, broker, guard = app.state.assistant, app.state.broker, app.state.run_guard
+    tail: list[dict] = []
     try:
         async with broker.register_run(thread_id):
             t0 = time.perf_counter()
@@ -86,20 +88,22 @@ async def _execute(app: Any, thread_id: str, user: str, inp: Any, lease: Lease) 
                     await broker.publish(thread_id, frame)
             out = await assistant.result(thread_id, user, (time.perf_counter() - t0) * 1000)
             if out["interrupt"]:
-                await broker.publish(thread_id, {"type": "interrupt", **out["interrupt"]})
-            await broker.publish(thread_id, {"type": "final", **out})
+                tail.append({"type": "interrupt", **out["interrupt"]})
+            tail.append({"type": "final", **out})
     except asyncio.CancelledError:
         log.info("run cancelled", extra={"thread_id": thread_id})
-        await broker.publish(thread_id, _error("cancelled", "the run was cancelled"))
+        tail = [_error("cancelled", "the run was cancelled")]
     except Exception:
         log.exception("run failed", extra={"thread_id": thread_id})
-        await broker.publish(thread_id, _error("internal", "the run failed; see the server logs"))
+        tail = [_error("internal", "the run failed; see the server logs")]
     finally:
         await guard.release(lease)
-        try:
-            await app.state.threads.touch(thread_id)
-        except Exception:
-            log.warning("could not touch thread %s", thread_id)
+    try:
+        await app.state.threads.touch(thread_id)
+    except Exception:
+        log.warning("could not touch thread %s", thread_id)
+    for frame in tail:
+        await broker.publish(thread_id, frame)
 
 
 async def _forward(websocket: WebSocket, queue: asyncio.Queue) -> None:

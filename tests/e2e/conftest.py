@@ -1,0 +1,110 @@
+"""End-to-end fixtures: real `mangaassist serve` processes on 127.0.0.1 free ports, on a real Postgres database
+(one per test module) and a real Redis, with API keys created through `mangaassist keys create`."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A running server process: ``base`` (http://127.0.0.1:port), ``ws_base`` (ws://...), its env and log path."""
+
+    base: str
+    ws_base: str
+    env: dict
+    proc: subprocess.Popen
+    log: Path
+
+    def cli(self, *args: str) -> str:
+        """Run `mangaassist <args>` with the server's environment; returns stdout (raises on exit != 0)."""
+        return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=ROOT, env=self.env, check=True,
+                              capture_output=True, text=True, timeout=120).stdout
+
+    def key(self, user: str) -> str:
+        """A fresh API key for ``user`` (through `mangaassist keys create`)."""
+        return self.cli("keys", "create", "--user", user).strip()
+
+
+def start_server(env: dict, log: Path, timeout_s: float = 120.0) -> Server:
+    """Start `mangaassist serve` on a free loopback port and wait for /v1/ready."""
+    port = free_port()
+    fh = open(log, "w")
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(base + "/v1/ready", timeout=1.0).status_code == 200:
+                return Server(base, f"ws://127.0.0.1:{port}", env, proc, log)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError(f"server not ready within {timeout_s} s:\n{log.read_text()[-3000:]}")
+
+
+def stop_server(server: Server) -> None:
+    server.proc.terminate()
+    try:
+        server.proc.wait(15)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+        server.proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def module_pg_dsn(pg_server_url):
+    """A fresh Postgres database for one test module (the server is module-scoped; ``pg_dsn`` is per test)."""
+    import psycopg
+    from psycopg import sql
+
+    from tests.conftest import _with_db
+
+    name = f"test_{uuid.uuid4().hex}"
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield _with_db(pg_server_url, name)
+    finally:
+        with psycopg.connect(pg_server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def server_env(module_pg_dsn, redis_server_url, tmp_path_factory) -> dict:
+    """Environment of the module's servers: Postgres, Redis, auth on, a tmp data dir."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MANGAASSIST_")}
+    env.update({"DATABASE_URL": module_pg_dsn, "REDIS_URL": redis_server_url, "MANGAASSIST_AUTH": "on",
+                "MANGAASSIST_DATA_DIR": str(tmp_path_factory.mktemp("e2e-data")), "PYTHONPATH": str(ROOT)})
+    return env
+
+
+@pytest.fixture(scope="module")
+def server(server_env, tmp_path_factory):
+    """One `mangaassist serve` for the module."""
+    srv = start_server(server_env, tmp_path_factory.mktemp("logs") / "server-a.log")
+    yield srv
+    stop_server(srv)
