@@ -232,8 +232,15 @@ def channels_jsonschema(graph: Any, names: Any, title: str) -> dict:
             TypeAdapter(typ).json_schema()
         except Exception:
             typ = Any
-        fields[name] = (Optional[typ], None)
+        fields[name] = (Optional[typ], None)  # noqa: UP045 (runtime union over arbitrary typing objects)
     return create_model(title, **fields).model_json_schema()
+
+
+def _input_keys(graph: Any) -> list[str]:
+    """State keys a caller may send: the builder's input schema keys (TypedDict annotations)."""
+    schema = getattr(getattr(graph, "builder", None), "input_schema", None)
+    keys = [k for k in getattr(schema, "__annotations__", {}) if k in graph.channels]
+    return keys or list(graph.stream_channels_list)
 
 
 def state_jsonschema(graph: Any) -> dict:
@@ -245,23 +252,26 @@ def graph_schemas(graph: Any) -> dict:
     """SDK ``GraphSchema``: input/output/state/config/context JSON schemas (None when one cannot be built)."""
     def attempt(fn: Any, fallback: Any = None) -> dict | None:
         try:
-            return fn()
+            out = fn()
+            if fallback is not None and not out.get("properties"):
+                return attempt(fallback)
+            return out
         except Exception as exc:
             if fallback is not None:
                 return attempt(fallback)
             log.warning("schema of %s not available: %s", graph.get_name(), exc)
             return None
 
-    # langgraph's own input/output schemas need typing_extensions.TypedDict on Python < 3.12; fall back to the
-    # input/output channels' update types when pydantic refuses a typing.TypedDict
+    # langgraph's own input/output schemas need typing_extensions.TypedDict on Python < 3.12 (else they raise or
+    # come out empty); fall back to the input/output channels' update types then
     return {"graph_id": GRAPH_ID,
             "input_schema": attempt(graph.get_input_jsonschema,
-                                    lambda: channels_jsonschema(graph, graph.input_channels, graph.get_name("Input"))),
+                                    lambda: channels_jsonschema(graph, _input_keys(graph), graph.get_name("Input"))),
             "output_schema": attempt(graph.get_output_jsonschema,
                                      lambda: channels_jsonschema(graph, graph.output_channels,
                                                                  graph.get_name("Output"))),
             "state_schema": attempt(lambda: state_jsonschema(graph)),
-            "config_schema": attempt(graph.get_config_jsonschema),
+            "config_schema": None,  # nothing is read from config.configurable: per-run values travel in Context
             "context_schema": attempt(graph.get_context_jsonschema)}
 
 
@@ -710,7 +720,7 @@ class _RunTask:
         self.queue: asyncio.Queue = asyncio.Queue()
         self.task: asyncio.Task | None = None
 
-    async def start(self, guard: Any, threads: Any) -> "_RunTask":
+    async def start(self, guard: Any, threads: Any) -> _RunTask:
         lease = await guard.acquire(self.plan.thread_id)
 
         async def body() -> None:

@@ -179,7 +179,7 @@ async def test_sdk_session_search_stream_history_replay_fork(server):
     assert writer, "one streamed message accumulates to exactly the final answer"
     seq = writer[0]
     assert len(seq) >= 5, f"the answer arrived in {len(seq)} token events"
-    assert all(b.startswith(a) for a, b in zip(seq, seq[1:])), "each partial extends the last"
+    assert all(b.startswith(a) for a, b in zip(seq, seq[1:], strict=False)), "each partial extends the last"
     assert len({len(c) for c in seq}) >= 5, "the text grew over several token events"
     updated_nodes = {next(iter(p.data)) for p in parts if p.event == "updates"}
     assert {"classify", "search_agent", "finalize"} <= updated_nodes
@@ -187,7 +187,7 @@ async def test_sdk_session_search_stream_history_replay_fork(server):
     # history: newest first, parent links chain, both turns visible
     history = await client.threads.get_history(tid, limit=100)
     assert len(history) >= 10
-    for newer, older in zip(history, history[1:]):
+    for newer, older in zip(history, history[1:], strict=False):
         assert newer["parent_checkpoint"]["checkpoint_id"] == older["checkpoint"]["checkpoint_id"]
         assert newer["checkpoint"]["thread_id"] == tid
     assert history[0]["next"] == [] and history[0]["values"]["answer"] == answer
