@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import time
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from core.deps import Deps, Models
 from core.errors import ConfigurationError
 from core.settings import Settings
 from tools.backends.cache import open_cache
-from tools.backends.catalog import load_catalog
+from tools.backends.catalog import DEFAULT_CATALOG, load_catalog
 from tools.backends.seed import open_orders_repository
 from tools.backends.policies import MarkdownPolicyKB
 from tools.backends.recommender import HybridRecommender
@@ -21,9 +22,10 @@ log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=2)
-def shared_index(catalog: Any) -> HybridIndex:
-    """The search index of ``catalog``, fitted once per process (read-only, safe to share)."""
-    return HybridIndex.build(catalog)
+def shared_index(catalog: Any, cache_dir: Path | None = None) -> HybridIndex:
+    """The search index of ``catalog``, fitted once per process (read-only, safe to share) and, with
+    ``cache_dir``, persisted there keyed by a hash of the shipped catalog file (later starts load it)."""
+    return HybridIndex.build(catalog, cache_dir=cache_dir, catalog_path=DEFAULT_CATALOG if cache_dir else None)
 
 
 @lru_cache(maxsize=2)
@@ -68,7 +70,7 @@ async def open_deps(settings: Settings, pool: Any | None = None) -> Deps:
 
     catalog = load_catalog()
     lap("catalog")
-    index = shared_index(catalog)
+    index = shared_index(catalog, settings.model_dir)
     lap("index")
     recommender = shared_recommender(catalog)
     lap("recommender")
