@@ -17,6 +17,7 @@ import json
 import re
 import secrets
 import sqlite3
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -315,9 +316,7 @@ class ThreadRegistry:
         Raises ValueError for a malformed id and FileExistsError when the id is taken — by this user or another
         (callers map it to 409 without saying by whom).
         """
-        from graphs.app import new_thread_id
-
-        thread_id = thread_id or new_thread_id()
+        thread_id = thread_id or uuid.uuid4().hex
         if not valid_thread_id(thread_id):
             raise ValueError("thread id must be 1-128 characters of letters, digits and _ . : -")
         row = await self.repo.insert_thread(thread_id, user_id, dict(metadata or {}))

@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import secrets
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,10 +39,32 @@ async def connect_redis(url: str) -> Any:
     Raises redis.exceptions.ConnectionError when unreachable."""
     import redis.asyncio as aioredis
 
-    client = aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=5.0,
-                                     health_check_interval=15)
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    # one quick retry only: a run must not stall on a dead Redis (callers degrade to in-process instead)
+    client = aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=1.0, socket_timeout=2.0,
+                                     health_check_interval=15, retry=Retry(NoBackoff(), 1))
     await client.ping()
     return client
+
+
+class Breaker:
+    """After a Redis failure, skip Redis for ``cooldown_s`` seconds (5 s) so a dead server costs one timeout,
+    not one per event."""
+
+    def __init__(self, cooldown_s: float = 5.0):
+        self.cooldown_s = cooldown_s
+        self._until = 0.0
+
+    @property
+    def open(self) -> bool:
+        """True while Redis calls are being skipped."""
+        return time.monotonic() < self._until
+
+    def trip(self) -> None:
+        """Record a failure."""
+        self._until = time.monotonic() + self.cooldown_s
 
 
 @dataclass
@@ -65,6 +88,7 @@ class RunGuard:
         self.redis = redis
         self.ttl_ms = ttl_ms
         self._local: set[str] = set()
+        self.breaker = Breaker()
 
     def busy_locally(self, thread_id: str) -> bool:
         """True while this process holds ``thread_id``."""
@@ -76,12 +100,13 @@ class RunGuard:
             raise ThreadBusy(thread_id)
         self._local.add(thread_id)  # taken before any await: two local callers can never both pass
         token = None
-        if self.redis is not None:
+        if self.redis is not None and not self.breaker.open:
             token = secrets.token_hex(16)
             try:
                 ok = await self.redis.set(LOCK_KEY.format(thread_id), token, nx=True, px=self.ttl_ms)
             except Exception as exc:  # Redis down: the in-process lock still holds within this instance
                 log.warning("run guard: redis unavailable (%s); using the in-process lock", exc)
+                self.breaker.trip()
                 token = None
             else:
                 if not ok:
@@ -138,6 +163,7 @@ class EventBroker:
         self._subs: dict[str, set[asyncio.Queue]] = defaultdict(set)
         self._runs: dict[str, asyncio.Task] = {}
         self._listening = asyncio.Event()
+        self.breaker = Breaker()
         self._reader: asyncio.Task | None = None
 
     @property
@@ -180,7 +206,7 @@ class EventBroker:
     async def publish(self, thread_id: str, event: dict) -> None:
         """Send ``event`` to every subscriber of ``thread_id`` (all instances with Redis). Never raises for Redis
         errors: on failure the event is delivered to this instance's subscribers only."""
-        if self.redis is not None:
+        if self.redis is not None and not self.breaker.open:
             try:
                 await self.redis.publish(EVENTS_CHANNEL.format(thread_id), json.dumps(event, ensure_ascii=False,
                                                                                       default=str))
@@ -188,6 +214,7 @@ class EventBroker:
                     return  # our own reader hands it to local subscribers, in order with other instances' events
             except Exception as exc:
                 log.warning("event broker: redis publish failed (%s); delivering locally", exc)
+                self.breaker.trip()
         self._deliver(thread_id, event)
 
     @asynccontextmanager
@@ -227,12 +254,13 @@ class EventBroker:
 
     async def cancel(self, thread_id: str) -> None:
         """Ask whichever instance runs ``thread_id`` to cancel it (Redis pub/sub, or this process)."""
-        if self.redis is not None and self._listening.is_set():
+        if self.redis is not None and self._listening.is_set() and not self.breaker.open:
             try:
                 await self.redis.publish(CANCEL_CHANNEL.format(thread_id), "cancel")
                 return
             except Exception as exc:
                 log.warning("event broker: redis cancel publish failed (%s); cancelling locally", exc)
+                self.breaker.trip()
         self.cancel_local(thread_id)
 
     # ---- Redis reader -----------------------------------------------------------------------------
