@@ -40,7 +40,7 @@ def _figures(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> di
 
 
 def run_routing_eval(sample: int | None = None, split: str = "test", seed: int = 0) -> dict:
-    """Evaluate ``LocalRouter`` (cached under ``<data_dir>/models``, trained if absent) on a router split.
+    """Evaluate ``LocalRouter`` (cached under ``settings.model_dir``, trained if absent) on a router split.
 
     ``split`` is "test" (held out: CLINC150 val + a Bitext slice + derived utterances from held-out
     templates and titles) or "dev" (used for threshold tuning). ``sample`` keeps a seeded random
@@ -58,7 +58,7 @@ def run_routing_eval(sample: int | None = None, split: str = "test", seed: int =
     from tools.backends.router_data import build_dataset
 
     t0 = time.perf_counter()
-    router = LocalRouter.load_or_train(get_settings().data_dir / "models")
+    router = LocalRouter.load_or_train(get_settings().model_dir)
     load_s = time.perf_counter() - t0
     items = build_dataset().split(split)
     if sample is not None and sample < len(items):
@@ -82,8 +82,8 @@ def run_routing_eval(sample: int | None = None, split: str = "test", seed: int =
     summary = {
         "split": split,
         "n": len(items),
-        "threshold": router.threshold,
-        "clause_threshold": router.clause_threshold,
+        "thresholds": dict(zip(INTENTS, router.thresholds.round(2).tolist())),
+        "clause_thresholds": dict(zip(INTENTS, router.clause_thresholds.round(2).tolist())),
         **overall,
         "out_of_scope_recall": per["out_of_scope"]["recall"],
         "per_label": per,
@@ -108,13 +108,13 @@ def print_report(summary: dict) -> None:
     from rich.table import Table
 
     con = Console()
-    t = Table(title=f"Routing — {summary['split']} split, n={summary['n']} "
-                    f"(thresholds {summary['threshold']:.2f}/{summary['clause_threshold']:.2f})")
-    for col in ("label", "precision", "recall", "F1", "support"):
+    t = Table(title=f"Routing — {summary['split']} split, n={summary['n']} (per-label thresholds message/clause)")
+    for col in ("label", "precision", "recall", "F1", "support", "thresholds"):
         t.add_column(col, justify="right" if col != "label" else "left")
     for lab, v in summary["per_label"].items():
-        t.add_row(lab, f"{v['precision']:.4f}", f"{v['recall']:.4f}", f"{v['f1']:.4f}", str(v["support"]))
-    t.add_row("macro", "", "", f"{summary['macro_f1']:.4f}", str(summary["n"]), style="bold")
+        t.add_row(lab, f"{v['precision']:.4f}", f"{v['recall']:.4f}", f"{v['f1']:.4f}", str(v["support"]),
+                  f"{summary['thresholds'][lab]:.2f}/{summary['clause_thresholds'][lab]:.2f}")
+    t.add_row("macro", "", "", f"{summary['macro_f1']:.4f}", str(summary["n"]), "", style="bold")
     con.print(t)
 
     c = Table(title="Confusion (single-label items): gold ↓ / predicted top →")

@@ -36,12 +36,12 @@ def register(app: typer.Typer, eval_app: typer.Typer, bench_app: typer.Typer) ->
         """Route each stdin line (one message per line; blank lines skipped) with the local router.
 
         Output per line with --json: {"text": str, "intents": [str], "scores": {label: float}}.
-        The model is loaded (or trained once, ~30 s) from <data_dir>/models.
+        The model is loaded from the shared model cache (settings.model_dir), or trained once (~15 s of CPU).
         """
         from core.settings import get_settings
         from tools.backends.models.local_router import LocalRouter
 
-        router = LocalRouter.load_or_train(get_settings().data_dir / "models")
+        router = LocalRouter.load_or_train(get_settings().model_dir)
         out = sys.stdout
         for batch in _batches(sys.stdin, BATCH):
             for text, d in zip(batch, router.route_many(batch)):

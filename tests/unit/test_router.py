@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.ports import INTENTS
+from core.settings import get_settings
 from tools.backends import router_data
 from tools.backends.models.local_router import LocalRouter, split_clauses
 
@@ -15,9 +16,10 @@ def dataset() -> router_data.RouterDataset:
 
 
 @pytest.fixture(scope="module")
-def router(request) -> LocalRouter:
-    # pytest's cache dir survives between local runs; a clean CI machine trains once (~30-60 s on 2 cores).
-    return LocalRouter.load_or_train(request.config.cache.mkdir("mangaassist-router"))
+def router() -> LocalRouter:
+    # The shared model cache (settings.model_dir): the CLI, the agents and the tests reuse one fitted
+    # model, so a clean CI machine trains at most once (~15 s of CPU).
+    return LocalRouter.load_or_train(get_settings().model_dir)
 
 
 def test_mapping_covers_every_source_intent_with_a_reason():
