@@ -204,13 +204,25 @@ async def test_two_instances_share_streams_cancel_and_the_run_lock(server, serve
         await driver.send(json.dumps({"type": "message", "text": "recommend manga like Monster and find Vagabond"}))
         first = json.loads(await asyncio.wait_for(watcher.recv(), 20))
         assert first["type"] == "node"
-        # while the run holds the thread on A, B refuses a second message (Redis lock)
-        r = await asyncio.to_thread(httpx.post, f"{server_b.base}/v1/threads/{tid}/messages",
-                                    json={"text": "hi"}, headers=ben, timeout=30)
         await watcher.send(json.dumps({"type": "cancel"}))
-        frames = [first] + await _until_final(watcher, 30)
-    assert r.status_code == 409 or frames[-1]["type"] == "final"  # the run may finish before B is asked
-    if frames[-1]["type"] == "error":
-        assert frames[-1]["code"] == "cancelled"
-        # the thread is free again afterwards
-        assert (await asyncio.to_thread(_say, server_b, ben, tid, "thanks"))["answer"]
+        seen_b = [first] + await _until_final(watcher, 30)
+        seen_a = await _until_final(driver, 30)
+    assert seen_b[-1] == seen_a[-1] == {"type": "error", "code": "cancelled", "message": "the run was cancelled"}
+    assert (await asyncio.to_thread(_say, server_b, ben, tid, "thanks"))["answer"]  # the thread is free again
+
+
+def test_run_lock_is_shared_through_redis(server, server_b, ben, redis_server_url):
+    import redis
+
+    tid = _thread(server, ben)
+    client = redis.Redis.from_url(redis_server_url)
+    try:
+        client.set(f"mangaassist:run:{tid}", "held-by-another-instance", px=10_000)
+        for srv in (server, server_b):
+            r = httpx.post(f"{srv.base}/v1/threads/{tid}/messages", json={"text": "hi"}, headers=ben, timeout=30)
+            assert r.status_code == 409 and r.json()["error"]["code"] == "thread_busy"
+        client.delete(f"mangaassist:run:{tid}")
+        assert _say(server_b, ben, tid, "hi")["answer"]
+        assert client.get(f"mangaassist:run:{tid}") is None  # released after the run
+    finally:
+        client.close()
