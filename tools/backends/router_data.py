@@ -67,6 +67,9 @@ TITLE_POOL_SIZE = 3000
 # Utterances per template and split. Train gets more; the Japanese non-manga templates are few and
 # fixed, so their copies are repeated in train (duplicates weigh them) and de-duplicated elsewhere.
 _PER_TEMPLATE = {"train": 90, "dev": 40, "test": 60}
+TYPO_RATE = 0.15
+"""Share of romaji/English title fills with one typo (customers mistype; the gazetteer then misses the
+title and the router must rely on the catalog-similarity signal, as for "vinland sgaa")."""
 _COMBOS = {"train": 3000, "dev": 700, "test": 900}
 _COMPLEX = {"train": 700, "dev": 150, "test": 200}
 
@@ -274,6 +277,23 @@ def _template_splits(templates: Sequence[Template]) -> dict[str, str]:
     return out
 
 
+def typo(text: str, rng: random.Random) -> str:
+    """``text`` with one keyboard slip at a random letter position: swap with the next, drop, double or
+    replace by a random lower-case letter. Texts under 5 characters are returned unchanged."""
+    pos = [i for i, ch in enumerate(text[:-1]) if ch.isalpha()]
+    if len(text) < 5 or not pos:
+        return text
+    i = rng.choice(pos)
+    kind = rng.randrange(4)
+    if kind == 0:
+        return text[:i] + text[i + 1] + text[i] + text[i + 2:]
+    if kind == 1:
+        return text[:i] + text[i + 1:]
+    if kind == 2:
+        return text[:i] + text[i] + text[i:]
+    return text[:i] + rng.choice("abcdefghijklmnopqrstuvwxyz") + text[i + 1:]
+
+
 def _fill(t: Template, rng: random.Random, pools: _Pools, split: str) -> tuple[str, tuple[int, ...]]:
     """Fill a template's slots from the split's pools; returns (text, mal_ids used)."""
     titles = pools.titles[split]
@@ -289,6 +309,8 @@ def _fill(t: Template, rng: random.Random, pools: _Pools, split: str) -> tuple[s
             values[slot] = ja
         else:
             values[slot] = rng.choice(en)
+            if rng.random() < TYPO_RATE:
+                values[slot] = typo(values[slot], rng)
     values["author"] = rng.choice(pools.authors[split])
     genres = pools.genres_ja if t.lang == "ja" else pools.genres_en
     g1, g2 = rng.sample(genres, 2)
