@@ -19,3 +19,6 @@ class Context:
     message_window: int = field(default=12, metadata={"description": "Messages kept in checkpointed state after a turn."})
     latency_budget_ms: float = field(default=3000.0, metadata={"description": "Latency budget of one turn (ms)."})
     search_k: int = field(default=5, metadata={"description": "Catalog items shown by a search/recommend answer."})
+    deadline_epoch_ms: float | None = field(default=None, metadata={
+        "description": "Wall-clock deadline of this run (Unix epoch, ms); None = latency_budget_ms from the turn's start."})
+    max_replans: int = field(default=1, metadata={"description": "Bounded replans of a complex request's plan."})

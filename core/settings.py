@@ -45,6 +45,24 @@ class Settings(BaseSettings):
     planner_model: str = Field("anthropic.claude-3-5-sonnet-20240620-v1:0", description="Planner role model.")
     writer_model: str = Field("anthropic.claude-3-5-sonnet-20240620-v1:0", description="Writer role model.")
     model_timeout_s: float = Field(10.0, description="Per-call read timeout for remote models (s).")
+    model_connect_timeout_s: float = Field(2.0, description="Connect timeout of the bedrock-runtime client (s).")
+    model_max_tokens: int = Field(1024, description="max_tokens of every remote model call (also the output-token estimate of the pre-call USD check).")
+    model_streaming: bool = Field(True, description="Stream the writer's tokens (ConverseStream); False uses Converse.")
+    agent_model: str = Field("anthropic.claude-3-haiku-20240307-v1:0", description="Tool-calling model of the specialists' think role.")
+    small_model: str = Field("anthropic.claude-3-haiku-20240307-v1:0", description="The smaller model a large-model role falls back to (Sonnet → Haiku).")
+    model_prices: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {"haiku": (0.25, 1.25), "sonnet": (3.0, 15.0)},
+        description="USD per 1M (input, output) tokens; a key matches a model id that contains it (longest key wins).")
+    model_expected_ms: dict[str, float] = Field(
+        default_factory=lambda: {"haiku": 400.0, "sonnet": 1500.0},
+        description="Typical latency of one call (ms) per model key; a tier is skipped when less time than this is left.")
+    model_retries: int = Field(2, description="Attempts per model on transient errors (throttling, 5xx, read timeout) before falling back.")
+    breaker_failures: int = Field(3, description="Consecutive failures that open a model's circuit breaker.")
+    breaker_open_s: float = Field(30.0, description="How long an open circuit breaker skips its model (s).")
+    usd_budget_turn: float = Field(0.05, description="Max model spend of one turn (USD), checked before each call.")
+    usd_budget_session: float = Field(1.00, description="Max model spend of one thread (USD).")
+    usd_budget_user_day: float = Field(5.00, description="Max model spend of one user per UTC day (USD).")
+    max_replans: int = Field(1, description="Bounded replans of a plan whose step failed.")
 
     # server
     auth: Literal["on", "off"] = Field("on", description="'off' = dev mode without API keys (local use only).")

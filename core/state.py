@@ -23,6 +23,13 @@ def results_reducer(left: list[dict] | None, right: list[dict] | None) -> list[d
     return list(left or []) + list(right or [])
 
 
+def reset_list(left: list | None, right: list | None) -> list:
+    """Append; a write whose first element is ``RESET`` clears the list first (any element type)."""
+    if right and isinstance(right[0], dict) and right[0].get("__reset__"):
+        return list(right[1:])
+    return list(left or []) + list(right or [])
+
+
 def merge_dicts(left: dict | None, right: dict | None) -> dict:
     """Shallow dict merge (right wins); used for timings written by parallel branches."""
     out = dict(left or {})
@@ -47,6 +54,8 @@ class AgentResult(TypedDict, total=False):
     escalation_id: str | None
     focus_order_id: str | None
     ms: float
+    calls: list[dict]
+    degraded: list[str]
 
 
 class SupervisorInput(TypedDict):
@@ -64,6 +73,8 @@ class SupervisorOutput(TypedDict, total=False):
     items: list[dict]
     orders: list[dict]
     timings_ms: dict[str, float]
+    usage: dict[str, Any]
+    budget_report: dict[str, Any]
 
 
 class SupervisorState(TypedDict, total=False):
@@ -71,7 +82,10 @@ class SupervisorState(TypedDict, total=False):
 
     Reducers: ``messages`` add_messages (trimmed by the finalize node with RemoveMessage);
     ``results`` append with reset (see results_reducer); ``timings_ms`` dict merge; ``turn`` sum;
-    all other fields last-write-wins.
+    ``usage_calls`` (model CallRecords of this turn) and ``degraded`` (degrade steps taken) append with
+    reset at classify (reset_list); all other fields last-write-wins. ``budget`` is the TurnBudget dict
+    (core/budget.py) set by classify; ``usage`` the turn's totals and ``usage_session`` the thread's
+    running totals (core/usage.py), both written by finalize; ``budget_report`` the turn's latency report.
     """
 
     messages: Annotated[list[AnyMessage], add_messages]
@@ -90,6 +104,12 @@ class SupervisorState(TypedDict, total=False):
     timings_ms: Annotated[dict[str, float], merge_dicts]
     turn: Annotated[int, operator.add]
     turn_started: float
+    budget: dict[str, Any]
+    usage_calls: Annotated[list[dict], reset_list]
+    degraded: Annotated[list[str], reset_list]
+    usage: dict[str, Any]
+    usage_session: dict[str, Any]
+    budget_report: dict[str, Any]
 
 
 class SpecialistInput(TypedDict, total=False):
@@ -104,6 +124,7 @@ class SpecialistInput(TypedDict, total=False):
     history: list[str]
     focus: dict[str, Any]
     max_reflections: int
+    budget: dict[str, Any]
 
 
 class SpecialistOutput(TypedDict):
@@ -116,7 +137,8 @@ class SpecialistState(SpecialistInput, total=False):
     """A specialist subgraph's internal state.
 
     Reducers: ``scratch`` add_messages (think's tool-calling AIMessages and the ToolMessages of execute);
-    ``reflections`` sum (the loop counter bounded by Context.max_reflections); others last-write-wins.
+    ``reflections`` sum (the loop counter bounded by Context.max_reflections); ``calls`` (model
+    CallRecords) and ``degraded`` (degrade steps) concatenate; others last-write-wins.
     """
 
     scratch: Annotated[list[AnyMessage], add_messages]
@@ -125,3 +147,5 @@ class SpecialistState(SpecialistInput, total=False):
     reflections: Annotated[int, operator.add]
     started: float
     results: Annotated[list[dict], results_reducer]
+    calls: Annotated[list[dict], operator.add]
+    degraded: Annotated[list[str], operator.add]

@@ -14,6 +14,7 @@ from typing import Any, AsyncIterator
 from langchain_core.messages import HumanMessage
 from langgraph.types import Command
 
+from core.budget import now_ms
 from core.context import Context
 from core.deps import Deps
 from core.settings import Settings
@@ -74,10 +75,16 @@ class Assistant:
         return cls(graph, deps, persistence)
 
     def context(self, user_id: str, **overrides: Any) -> Context:
-        """Per-run Context for ``user_id`` with settings defaults (reflections, window, budget)."""
+        """Per-run Context for ``user_id`` with settings defaults (reflections, window, budget).
+
+        ``deadline_epoch_ms`` is set to now + the latency budget, so a resumed run (a confirmation reply)
+        gets its own budget instead of the interrupted turn's expired one.
+        """
         s = self.deps.settings
+        budget = overrides.get("latency_budget_ms", s.latency_budget_ms)
         values = {"user_id": user_id, "max_reflections": s.max_reflections, "message_window": s.message_window,
-                  "latency_budget_ms": s.latency_budget_ms, "search_k": s.search_k}
+                  "latency_budget_ms": s.latency_budget_ms, "search_k": s.search_k,
+                  "max_replans": s.max_replans, "deadline_epoch_ms": now_ms() + budget}
         values.update(overrides)
         return Context(**values)
 
@@ -96,7 +103,8 @@ class Assistant:
     async def turn(self, text: str, thread_id: str | None = None, user_id: str = "anonymous") -> dict:
         """Run one customer message on ``thread_id`` (new thread when None); returns the turn JSON.
 
-        Shape: {thread_id, checkpoint_id, intents, agents, answer, items, orders, interrupt, timings_ms}.
+        Shape: {thread_id, checkpoint_id, intents, agents, answer, items, orders, interrupt, timings_ms,
+        usage, budget} (see ``result``).
         Raises ValueError for invalid text (nothing is written to the thread then).
         """
         text = validate_text(text)
@@ -119,7 +127,13 @@ class Assistant:
             yield mode, (ns, payload)
 
     async def result(self, thread_id: str, user_id: str, total_ms: float | None = None) -> dict:
-        """The turn JSON read from the thread's latest checkpoint."""
+        """The turn JSON read from the thread's latest checkpoint.
+
+        ``usage``: {input_tokens, output_tokens, usd, calls: [CallRecord dicts: role, model, tier, outcome,
+        tokens, usd, ms, attempts], fallbacks, session: thread totals}; zeros and no calls on the local
+        profile. ``budget``: {latency_ms, remaining_ms, latency_budget_ms, degraded: [step], usd_left_turn,
+        usd_left_session, usd_left_user_day}; ``latency_ms`` is the caller-measured total when given.
+        """
         snapshot = await self.graph.aget_state(self.config(thread_id, user_id))
         values = snapshot.values or {}
         interrupt = pending_interrupt(snapshot)
@@ -137,4 +151,23 @@ class Assistant:
             "interrupt": ({"action": interrupt.get("action", ""), "order_id": interrupt.get("order_id", ""),
                            "prompt": interrupt.get("prompt", "")} if interrupt else None),
             "timings_ms": timings,
+            "usage": usage_json(values),
+            "budget": budget_json(values, total_ms, self.deps.settings.latency_budget_ms),
         }
+
+
+def usage_json(values: dict) -> dict:
+    """The turn JSON's ``usage`` from state values (zeros and no calls when no model was billed)."""
+    u = dict(values.get("usage") or {})
+    return {"input_tokens": int(u.get("input_tokens", 0)), "output_tokens": int(u.get("output_tokens", 0)),
+            "usd": float(u.get("usd", 0.0)), "calls": list(u.get("calls") or []),
+            "fallbacks": int(u.get("fallbacks", 0)), "session": dict(values.get("usage_session") or {})}
+
+
+def budget_json(values: dict, total_ms: float | None, default_budget_ms: float) -> dict:
+    """The turn JSON's ``budget`` from state values; ``total_ms`` (measured by the caller) wins when given."""
+    b = dict(values.get("budget_report") or {})
+    budget_ms = float(b.get("latency_budget_ms", default_budget_ms))
+    latency = float(total_ms) if total_ms is not None else float(b.get("latency_ms", 0.0))
+    return {**b, "latency_ms": round(latency, 2), "remaining_ms": round(budget_ms - latency, 2),
+            "latency_budget_ms": budget_ms, "degraded": list(b.get("degraded") or [])}

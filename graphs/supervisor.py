@@ -1,4 +1,4 @@
-"""build_supervisor: classify → specialist subgraph(s) (Send fan-out) → merge → quality → finalize."""
+"""build_supervisor: classify → specialist subgraph(s) (Send fan-out) or plan (planner–executor) → merge → quality → finalize."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from core.context import Context
 from core.deps import Deps
 from core.state import SupervisorInput, SupervisorOutput, SupervisorState
 from graphs.specialist import SPECS, build_specialist
+from nodes.plan import make_plan
 from nodes.routing import AGENT_NODES
 from nodes.supervisor import finalize, make_classify, make_quality, merge
 
@@ -19,10 +20,14 @@ def build_supervisor(deps: Deps) -> StateGraph:
     Callers compile it with the checkpointer/store they need (server: Postgres; CLI: SQLite; tests: memory).
     """
     g = StateGraph(SupervisorState, context_schema=Context, input_schema=SupervisorInput, output_schema=SupervisorOutput)
-    g.add_node("classify", make_classify(deps), destinations=AGENT_NODES)
+    g.add_node("classify", make_classify(deps), destinations=(*AGENT_NODES, "plan"))
     for name, spec in SPECS.items():
         g.add_node(f"{name}_agent", build_specialist(spec, deps).compile(name=f"{name}_agent"))
         g.add_edge(f"{name}_agent", "merge")
+    steps = {name: build_specialist(spec, deps).compile(name=f"{name}_step", checkpointer=False)
+             for name, spec in SPECS.items()}
+    g.add_node("plan", make_plan(deps, steps))
+    g.add_edge("plan", "merge")
     g.add_node("merge", merge)
     g.add_node("quality", make_quality(deps))
     g.add_node("finalize", finalize)

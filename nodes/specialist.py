@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import time
 from typing import Any, Sequence
@@ -11,6 +13,7 @@ from langchain_core.tools import BaseTool
 from langgraph.prebuilt import ToolNode
 from langgraph.runtime import Runtime
 
+from core.budget import RESERVE_MS, TurnBudget, call_scope, items_for, should_skip_reflection
 from core.context import Context
 from core.deps import Deps
 from core.errors import OrderError
@@ -19,13 +22,35 @@ from nodes.prompts import writer_messages
 from tools.orders import tool_error_message
 
 
+def expected_ms(role: Any) -> float:
+    """Typical latency (ms) of a model role: its ``expected_ms`` (remote profiles), 0 for local roles."""
+    return float(getattr(role, "expected_ms", 0.0) or 0.0)
+
+
+def branch_budget(state: dict, context: Any) -> TurnBudget:
+    """The turn budget as this specialist branch sees it: the supervisor's dict minus what this branch spent."""
+    spent = sum(float(c.get("usd", 0.0)) for c in state.get("calls") or [])
+    return TurnBudget.from_state(state.get("budget"), context, spent_usd=spent)
+
+
 def make_think(deps: Deps, agent: str, tools: Sequence[BaseTool]):
-    """Node: the agent's policy proposes tool calls (an AIMessage appended to ``scratch``)."""
+    """Node: the agent's policy proposes tool calls (an AIMessage appended to ``scratch``).
+
+    With a remote policy and little time left, the ``fewer_items`` degrade step lowers ``search_k``.
+    Model calls are metered into ``calls``; degrade steps into ``degraded``.
+    """
     policy = deps.models.agents[agent]
 
     async def think(state: dict, runtime: Runtime[Context]) -> dict:
-        msg: AIMessage = await policy.athink(state, tools, runtime.context)
-        update: dict[str, Any] = {"scratch": [msg]}
+        ctx = runtime.context if runtime.context is not None else Context()
+        budget = branch_budget(state, ctx)
+        if expected_ms(policy) > 0 and isinstance(ctx, Context):
+            k = items_for(budget, ctx.search_k, expected_ms(policy), expected_ms(deps.models.writer))
+            if k != ctx.search_k:
+                ctx = dataclasses.replace(ctx, search_k=k)
+        with call_scope(budget) as scope:
+            msg: AIMessage = await policy.athink(state, tools, ctx)
+        update: dict[str, Any] = {"scratch": [msg], "calls": scope.meter.calls, "degraded": budget.degraded}
         if "started" not in state:
             update["started"] = time.perf_counter()
         return update
@@ -66,13 +91,25 @@ def latest_evidence(scratch: Sequence[Any]) -> list[dict]:
 
 
 def make_reflect(deps: Deps, agent: str):
-    """Node: critique the latest tool results; bumps the ``reflections`` loop counter (operator.add)."""
+    """Node: critique the latest tool results; bumps the ``reflections`` loop counter (operator.add).
+
+    First degrade step: a remote critic is skipped (critique ok, ``skip_reflection``) when the time left
+    cannot pay for it and the writer. The local critic costs nothing and always runs.
+    """
     critic = deps.models.critic
 
-    async def reflect(state: dict) -> dict:
+    async def reflect(state: dict, runtime: Runtime[Context]) -> dict:
         evidence = latest_evidence(state.get("scratch") or [])
-        critique = await critic.areview_evidence(agent, state.get("intent", ""), state.get("request", ""), evidence)
-        return {"evidence": evidence, "critique": critique.model_dump(), "reflections": 1}
+        budget = branch_budget(state, runtime.context)
+        critic_ms = expected_ms(critic)
+        if critic_ms > 0 and should_skip_reflection(budget, critic_ms, expected_ms(deps.models.writer)):
+            budget.degrade("skip_reflection")
+            return {"evidence": evidence, "critique": {"ok": True, "problems": [], "retry_instructions": ""},
+                    "reflections": 1, "degraded": budget.degraded}
+        with call_scope(budget) as scope:
+            critique = await critic.areview_evidence(agent, state.get("intent", ""), state.get("request", ""), evidence)
+        return {"evidence": evidence, "critique": critique.model_dump(), "reflections": 1,
+                "calls": scope.meter.calls, "degraded": budget.degraded}
 
     return reflect
 
@@ -97,11 +134,25 @@ def _orders(evidence: list[dict]) -> list[dict]:
     return list(out.values())
 
 
+def answer_cache_key(task: WriteTask) -> str:
+    """Cache key of a written answer: SHA-256 of the WriteTask JSON (agent, intent, request, locale, evidence)."""
+    return "answer:" + hashlib.sha256(task.model_dump_json().encode()).hexdigest()
+
+
+CACHEABLE_AGENTS = ("search", "recommend", "conversation")
+"""Answers that may be served from cache (order answers are personal and change with the order)."""
+
+
 def make_respond(deps: Deps, agent: str):
-    """Node: the writer role turns the evidence into the answer; emits one AgentResult to ``results``."""
+    """Node: the writer role turns the evidence into the answer; emits one AgentResult to ``results``.
+
+    Last degrade step: with a remote writer and less time left than it typically needs, an answer cached for
+    the same WriteTask is used (``cached_answer``); otherwise the writer's chain falls to a smaller or the
+    local template writer by itself. Remote answers of cacheable agents are cached for 10 minutes.
+    """
     writer = deps.models.writer
 
-    async def respond(state: dict) -> dict:
+    async def respond(state: dict, runtime: Runtime[Context]) -> dict:
         evidence = state.get("evidence")
         if evidence is None:  # no tools were called (chitchat, out_of_scope)
             evidence = latest_evidence(state.get("scratch") or [])
@@ -109,16 +160,32 @@ def make_respond(deps: Deps, agent: str):
         task = WriteTask(agent=agent, intent=state.get("intent", ""), request=state.get("request", ""),
                          locale=state.get("locale", "en"), evidence=evidence,
                          instructions=critique.get("retry_instructions", "") if critique.get("ok", True) else "")
-        msg = await writer.ainvoke(writer_messages(task))
+        budget = branch_budget(state, runtime.context)
+        writer_ms = expected_ms(writer)
+        key = answer_cache_key(task) if writer_ms > 0 and agent in CACHEABLE_AGENTS else None
+        text = None
+        calls: list[dict] = []
+        if key and budget.remaining_ms() - RESERVE_MS < writer_ms:
+            text = await deps.cache.get(key)
+            if text is not None:
+                budget.degrade("cached_answer")
+        if text is None:
+            with call_scope(budget) as scope:
+                msg = await writer.ainvoke(writer_messages(task))
+            text, calls = str(msg.text if hasattr(msg, "text") else msg.content), scope.meter.calls
+            if key and any(c["outcome"] == "ok" and not c["model"].startswith("local:") for c in calls):
+                await deps.cache.set(key, text, ttl_s=600)
         orders = _orders(evidence)
         focus_order = orders[0]["order_id"] if len(orders) == 1 else None
         escalation = next((e.get("escalation_id") for e in evidence if e.get("kind") == "escalation"), None)
         started = state.get("started")
         result = {
-            "agent": agent, "intent": state.get("intent", ""), "answer": str(msg.content),
+            "agent": agent, "intent": state.get("intent", ""), "answer": text,
             "items": _items(evidence), "orders": orders, "evidence": evidence,
             "escalation_id": escalation, "focus_order_id": focus_order,
             "ms": round((time.perf_counter() - started) * 1000, 2) if started else 0.0,
+            "calls": list(state.get("calls") or []) + calls,
+            "degraded": list(dict.fromkeys(list(state.get("degraded") or []) + budget.degraded)),
         }
         return {"results": [result]}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from typing import Any
 
@@ -10,10 +11,12 @@ from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
+from core.budget import TurnBudget, call_scope, now_ms
 from core.context import Context
 from core.deps import Deps
 from core.lang import detect_locale
 from core.state import RESET
+from core.usage import add_totals, summarize
 from nodes.routing import AGENT_NODES, AGENT_OF, agent_node, drop_subsumed, order_results, resolve_intents
 from tools.backends.models.text_rules import split_clauses
 
@@ -26,46 +29,89 @@ def last_human_text(messages: list[Any]) -> str:
     return ""
 
 
-def make_classify(deps: Deps):
-    """Node: route the new message to one specialist or several in parallel (``Send`` fan-out).
+def usage_day_key(ts: float | None = None) -> str:
+    """The UTC day (YYYY-MM-DD) a spend is booked on."""
+    return dt.datetime.fromtimestamp(ts if ts is not None else time.time(), dt.timezone.utc).strftime("%Y-%m-%d")
 
-    Multi-intent messages are split into clauses and each specialist receives the clauses of its intent.
-    Writes intents/scores/locale, clears ``results`` for the new turn, bumps ``turn``.
+
+USAGE_NAMESPACE = "usage"
+"""LangGraph store namespace of per-user spend: (USAGE_NAMESPACE, user_id) / key = UTC day."""
+
+
+async def user_day_usage(store: Any, user_id: str, day: str | None = None) -> dict:
+    """The user's running totals for ``day`` from the LangGraph store ({} without a store or record)."""
+    if store is None:
+        return {}
+    item = await store.aget((USAGE_NAMESPACE, user_id), day or usage_day_key())
+    return dict(item.value) if item is not None else {}
+
+
+async def start_budget(deps: Deps, state: dict, runtime: Runtime[Context]) -> TurnBudget:
+    """The turn's budget: Context latency budget (or caller deadline) and the USD left for the turn, the
+    thread (Settings.usd_budget_session minus ``usage_session``) and the user's UTC day (store)."""
+    ctx = runtime.context or Context()
+    s = deps.settings
+    session_spent = float((state.get("usage_session") or {}).get("usd", 0.0))
+    user_spent = float((await user_day_usage(getattr(runtime, "store", None), ctx.user_id)).get("usd", 0.0))
+    return TurnBudget.start(ctx.latency_budget_ms, ctx.deadline_epoch_ms, usd_left_turn=s.usd_budget_turn,
+                            usd_left_session=s.usd_budget_session - session_spent,
+                            usd_left_user_day=s.usd_budget_user_day - user_spent)
+
+
+def make_classify(deps: Deps):
+    """Node: route the new message to one specialist or several in parallel (``Send`` fan-out), or a complex
+    request (router flag + several clauses) to the ``plan`` node.
+
+    Multi-intent messages are split into clauses and each specialist receives the clauses of its intent
+    (clauses are labelled by the router's offline classifier when the router has one: no extra remote
+    calls). Writes intents/scores/locale and the turn's budget, clears ``results``/usage for the new
+    turn, bumps ``turn``.
     """
     router = deps.models.router
+    clause_router = getattr(router, "local", router)
 
     async def classify(state: dict, runtime: Runtime[Context]) -> Command:
         t0 = time.perf_counter()
         ctx = runtime.context or Context()
+        budget = await start_budget(deps, state, runtime)
         messages = state.get("messages") or []
         text = last_human_text(messages)
         if not text.strip():
             raise ValueError("the turn has no customer message")
         locale = ctx.locale or detect_locale(text)
         history = [str(m.content) for m in messages[-7:-1]]
-        decision = await router.aroute(text, history)
+        with call_scope(budget) as scope:
+            decision = await router.aroute(text, history)
         focus = state.get("focus") or {}
         intents = resolve_intents(decision, text, state.get("active_agent"), focus.get("items_intent"))
         requests = {i: text for i in intents}
         if len(intents) > 1:
             clauses = split_clauses(text)
             if len(clauses) > 1:
-                labels = await asyncio.gather(*(router.aroute(c) for c in clauses))
+                labels = await asyncio.gather(*(clause_router.aroute(c) for c in clauses))
                 for intent in intents:
                     mine = [c for c, d in zip(clauses, labels) if d.intents[0] == intent]
                     if mine:
                         requests[intent] = " ".join(mine)
             intents = drop_subsumed(intents, requests, text)
+        spent = scope.meter.usd
+        budget_state = {**budget.to_state(), "usd_left_turn": budget.usd_left_turn - spent,
+                        "usd_left_session": budget.usd_left_session - spent,
+                        "usd_left_user_day": budget.usd_left_user_day - spent}
         payload = {"message": text, "locale": locale, "history": history[-4:], "focus": state.get("focus") or {},
-                   "max_reflections": ctx.max_reflections}
-        sends = [Send(agent_node(i), {**payload, "agent": AGENT_OF[i], "intent": i, "request": requests[i]})
-                 for i in intents]
+                   "max_reflections": ctx.max_reflections, "budget": budget_state}
         update = {"locale": locale, "intents": intents, "scores": decision.scores,
                   "agents": list(dict.fromkeys(AGENT_OF[i] for i in intents)), "results": [RESET],
-                  "turn": 1, "timings_ms": {"classify": round((time.perf_counter() - t0) * 1000, 2)}}
+                  "turn": 1, "timings_ms": {"classify": round((time.perf_counter() - t0) * 1000, 2)},
+                  "budget": budget_state, "usage_calls": [RESET, *scope.meter.calls],
+                  "degraded": [RESET, *budget.degraded], "turn_started": budget.deadline_epoch_ms - budget.latency_budget_ms}
+        if decision.complex and len(split_clauses(text)) > 1:
+            return Command(goto="plan", update=update)
+        sends = [Send(agent_node(i), {**payload, "agent": AGENT_OF[i], "intent": i, "request": requests[i]})
+                 for i in intents]
         return Command(goto=sends, update=update)
 
-    classify.destinations = AGENT_NODES  # type: ignore[attr-defined]
+    classify.destinations = (*AGENT_NODES, "plan")  # type: ignore[attr-defined]
     return classify
 
 
@@ -94,7 +140,9 @@ def merge(state: dict) -> dict:
     timings = {r["agent"]: r.get("ms", 0.0) for r in results}
     return {"answer": answer, "items": items, "orders": list(orders.values()), "focus": focus,
             "active_agent": results[0]["intent"] if results else state.get("active_agent"),
-            "timings_ms": timings}
+            "timings_ms": timings,
+            "usage_calls": [c for r in results for c in r.get("calls") or []],
+            "degraded": list(dict.fromkeys(d for r in results for d in r.get("degraded") or []))}
 
 
 FALLBACK = {
@@ -108,13 +156,17 @@ def make_quality(deps: Deps):
     with an honest fallback (never shows unverified facts) and records the critique in ``quality``."""
     critic = deps.models.critic
 
-    async def quality(state: dict) -> dict:
+    async def quality(state: dict, runtime: Runtime[Context]) -> dict:
         t0 = time.perf_counter()
         evidence = [e for r in state.get("results") or [] for e in r.get("evidence") or []]
         locale = state.get("locale", "en")
-        critique = await critic.acritique(state.get("answer", ""), evidence, locale)
+        spent = sum(float(c.get("usd", 0.0)) for c in state.get("usage_calls") or [])
+        budget = TurnBudget.from_state(state.get("budget"), runtime.context, spent_usd=spent)
+        with call_scope(budget) as scope:
+            critique = await critic.acritique(state.get("answer", ""), evidence, locale)
         update: dict[str, Any] = {"quality": critique.model_dump(),
-                                  "timings_ms": {"quality": round((time.perf_counter() - t0) * 1000, 2)}}
+                                  "timings_ms": {"quality": round((time.perf_counter() - t0) * 1000, 2)},
+                                  "usage_calls": scope.meter.calls, "degraded": budget.degraded}
         if not critique.ok:
             update["answer"] = FALLBACK.get(locale, FALLBACK["en"])
             update["items"] = []
@@ -123,12 +175,38 @@ def make_quality(deps: Deps):
     return quality
 
 
-def finalize(state: dict, runtime: Runtime[Context]) -> dict:
+def budget_report(state: dict, context: Any) -> dict:
+    """The turn's latency report: {latency_ms, remaining_ms, latency_budget_ms, degraded, usd_left_turn,
+    usd_left_session, usd_left_user_day} (ms from the turn's start, measured now)."""
+    data = state.get("budget") or {}
+    budget = TurnBudget.from_state(data, context) if data else None
+    latency_budget = budget.latency_budget_ms if budget else float(getattr(context, "latency_budget_ms", 3000.0))
+    started = state.get("turn_started")
+    latency = now_ms() - started if started else 0.0
+    spent = sum(float(c.get("usd", 0.0)) for c in state.get("usage_calls") or [])
+    return {"latency_ms": round(latency, 2), "remaining_ms": round(latency_budget - latency, 2),
+            "latency_budget_ms": latency_budget, "degraded": list(dict.fromkeys(state.get("degraded") or [])),
+            "usd_left_turn": round(float(data.get("usd_left_turn", 0.0)) - spent, 8) if data else None,
+            "usd_left_session": round(float(data.get("usd_left_session", 0.0)) - spent, 8) if data else None,
+            "usd_left_user_day": round(float(data.get("usd_left_user_day", 0.0)) - spent, 8) if data else None}
+
+
+async def finalize(state: dict, runtime: Runtime[Context]) -> dict:
     """Node: append the answer to ``messages`` and trim them to ``Context.message_window`` (RemoveMessage),
-    so checkpointed state stays bounded however long the conversation gets."""
-    window = (runtime.context or Context()).message_window
+    so checkpointed state stays bounded however long the conversation gets. Books the turn's model usage:
+    ``usage`` (turn totals with its calls), ``usage_session`` (thread totals) and the user's UTC-day totals
+    in the LangGraph store (namespace (USAGE_NAMESPACE, user_id)) when the graph has a store."""
+    ctx = runtime.context or Context()
+    window = ctx.message_window
     messages = list(state.get("messages") or [])
     answer = AIMessage(content=state.get("answer", ""))
     overflow = len(messages) + 1 - window
     removals = [RemoveMessage(id=m.id) for m in messages[:overflow] if m.id] if overflow > 0 else []
-    return {"messages": removals + [answer], "results": [RESET]}
+    turn = summarize(state.get("usage_calls") or [])
+    store = getattr(runtime, "store", None)
+    if store is not None and turn["calls"]:
+        day = usage_day_key()
+        await store.aput((USAGE_NAMESPACE, ctx.user_id), day, add_totals(await user_day_usage(store, ctx.user_id, day), turn))
+    return {"messages": removals + [answer], "results": [RESET], "usage": turn,
+            "usage_session": add_totals(state.get("usage_session"), turn),
+            "budget_report": budget_report(state, ctx), "usage_calls": [RESET]}
