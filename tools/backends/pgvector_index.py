@@ -284,7 +284,9 @@ class PgVectorIndex:
             with c.transaction(), c.cursor(row_factory=psycopg.rows.tuple_row) as cur:
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
                 cur.execute("CREATE EXTENSION IF NOT EXISTS vector")
-                cur.execute(_DDL.format(dim=int(embedder.dim)))
+                # one statement per execute: pools with prepare_threshold=0 prepare every statement
+                for stmt in _statements(_DDL.format(dim=int(embedder.dim))):
+                    cur.execute(stmt)
                 with cur.copy("COPY catalog_items (mal_id, popularity) FROM STDIN") as cp:
                     for it, p in zip(items, popularity):
                         cp.write_row((it.mal_id, float(p)))
@@ -304,7 +306,8 @@ class PgVectorIndex:
                 with cur.copy("COPY catalog_vectors (mal_id, embedding) FROM STDIN") as cp:
                     for it, row in zip(items, vectors):
                         cp.write_row((it.mal_id, _vector_literal(row)))
-                cur.execute(_INDEXES)
+                for stmt in _statements(_INDEXES):
+                    cur.execute(stmt)
                 meta = {
                     "schema_version": SCHEMA_VERSION,
                     "embedder": embedder_fingerprint(embedder),
@@ -415,6 +418,11 @@ class PgVectorIndex:
                 continue
             out[mal_id] = lx + b + w.prior * prior.get(mal_id, 0.0) + w.dense * cos
         return out
+
+
+def _statements(script: str) -> list[str]:
+    """Split our own DDL script on ";" (it holds no string literals containing ";")."""
+    return [st.strip() for st in script.split(";") if st.strip()]
 
 
 @contextmanager
