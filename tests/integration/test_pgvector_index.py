@@ -165,3 +165,17 @@ def test_other_embedder_or_missing_schema_is_refused(pool, index, items, pg_uri)
     finally:
         with psycopg.connect(pg_uri, autocommit=True) as conn:
             conn.execute("DROP DATABASE empty_catalog WITH (FORCE)")
+
+
+def test_open_search_index_attaches_to_the_loaded_catalog(pool, index, tmp_path):
+    from types import SimpleNamespace
+
+    from tools.backends.pgvector_index import PgVectorIndex
+    from tools.backends.search_factory import open_search_index
+
+    settings = SimpleNamespace(search_backend="pgvector", search_dense_weight=0.0, model_dir=tmp_path)
+    opened = open_search_index(settings, catalog=None, pool=pool)  # catalog is only read when a load is needed
+    assert isinstance(opened, PgVectorIndex) and len(opened) == len(index)
+    assert top(opened, "Berzerk") == BERSERK
+    with pytest.raises(ConfigurationError, match="unknown search_backend"):
+        open_search_index(SimpleNamespace(search_backend="solr"), catalog=None)

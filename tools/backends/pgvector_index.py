@@ -6,9 +6,10 @@ import hashlib
 import math
 import threading
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -244,7 +245,7 @@ class PgVectorIndex:
         embedder: LsaEmbedder | None = None,
         *,
         weights: PgFusionWeights | None = None,
-    ) -> "PgVectorIndex":
+    ) -> PgVectorIndex:
         """(Re)load ``catalog`` (anything with ``.items``, or a sequence of CatalogItem) and return an index on it.
 
         Fits ``LsaEmbedder.fit_catalog(items)`` when ``embedder`` is None (≈25 s on the full 11,815-title
@@ -288,14 +289,14 @@ class PgVectorIndex:
                 for stmt in _statements(_DDL.format(dim=int(embedder.dim))):
                     cur.execute(stmt)
                 with cur.copy("COPY catalog_items (mal_id, popularity) FROM STDIN") as cp:
-                    for it, p in zip(items, popularity):
+                    for it, p in zip(items, popularity, strict=True):
                         cp.write_row((it.mal_id, float(p)))
                 with cur.copy("COPY catalog_titles (variant_id, mal_id, field, variant, norm) FROM STDIN") as cp:
-                    for vid, ((mal_id, field, text), nm) in enumerate(zip(variants, norms)):
+                    for vid, ((mal_id, field, text), nm) in enumerate(zip(variants, norms, strict=True)):
                         cp.write_row((vid, mal_id, field, text, nm))
                 # Postings are written in gram order so each gram's rows share heap pages (few page reads).
                 postings = sorted((g, vid) for vid, gs in enumerate(grams) for g in gs)
-                pop = {it.mal_id: float(p) for it, p in zip(items, popularity)}
+                pop = {it.mal_id: float(p) for it, p in zip(items, popularity, strict=True)}
                 with cur.copy("COPY catalog_grams (gram, variant_id, mal_id, author, norm, popularity) FROM STDIN") as cp:
                     for g, vid in postings:
                         mal_id, field, _ = variants[vid]
@@ -304,7 +305,7 @@ class PgVectorIndex:
                     for g, w in idf.items():
                         cp.write_row((g, w))
                 with cur.copy("COPY catalog_vectors (mal_id, embedding) FROM STDIN") as cp:
-                    for it, row in zip(items, vectors):
+                    for it, row in zip(items, vectors, strict=True):
                         cp.write_row((it.mal_id, _vector_literal(row)))
                 for stmt in _statements(_INDEXES):
                     cur.execute(stmt)
@@ -361,7 +362,7 @@ class PgVectorIndex:
 
         out: list[list[SearchHit]] = []
         with self._connection() as conn, conn.cursor(row_factory=psycopg.rows.tuple_row) as cur:
-            for i, (p, text) in enumerate(zip(parsed, texts)):
+            for i, (p, text) in enumerate(zip(parsed, texts, strict=True)):
                 if not text:
                     out.append([])
                     continue
