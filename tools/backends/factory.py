@@ -68,14 +68,14 @@ async def open_deps(settings: Settings, pool: Any | None = None) -> Deps:
         timings[name] = round((now - t) * 1000, 1)
         t = now
 
+    models = build_models(settings)  # first: a bedrock profile without credentials fails fast, before the fits
+    lap("models")
     catalog = load_catalog()
     lap("catalog")
     index = shared_index(catalog, settings.model_dir)
     lap("index")
     recommender = shared_recommender(catalog)
     lap("recommender")
-    models = build_models(settings, catalog)
-    lap("models")
     orders = await open_orders_repository(settings, pool=pool)
     lap("orders")
     policies = MarkdownPolicyKB.load(settings.shipped_data_dir / "policies")

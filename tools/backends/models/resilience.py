@@ -294,7 +294,7 @@ class FallbackChain:
             stop = stop | stop_before_delay(max(0.0, (scope.budget.remaining_ms() - RESERVE_MS) / 1000))
         return AsyncRetrying(stop=stop, reraise=True,
                              retry=retry_if_exception(lambda e: error_kind(e) in TRANSIENT_KINDS),
-                             wait=wait_exponential_jitter(initial=self.backoff_initial_s, max=self.backoff_max_s))
+                             wait=wait_exponential_jitter(multiplier=self.backoff_initial_s, max=self.backoff_max_s))
 
     async def _attempt(self, tier: Tier, payload: Any, scope: Any) -> tuple[Any, Any]:
         timeout = self.timeout_s
