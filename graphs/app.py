@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack
 from typing import Any, AsyncIterator
 
 from langchain_core.messages import HumanMessage
-from langgraph.types import Command
+from langgraph.types import Command, Durability
 
 from core.budget import now_ms
 from core.context import Context
@@ -100,30 +100,38 @@ class Assistant:
             return Command(resume=text)
         return {"messages": [HumanMessage(content=text)]}
 
-    async def turn(self, text: str, thread_id: str | None = None, user_id: str = "anonymous") -> dict:
+    async def turn(self, text: str, thread_id: str | None = None, user_id: str = "anonymous", *,
+                   durability: Durability | None = None) -> dict:
         """Run one customer message on ``thread_id`` (new thread when None); returns the turn JSON.
 
         Shape: {thread_id, checkpoint_id, intents, agents, answer, items, orders, interrupt, timings_ms,
         usage, budget} (see ``result``).
+        ``durability`` ("sync" | "async" | "exit"; None = LangGraph's default "async", a checkpoint per step):
+        "exit" writes one checkpoint per turn, or at an interrupt (docs/persistence.md).
         Raises ValueError for invalid text (nothing is written to the thread then).
         """
         text = validate_text(text)
         thread_id = thread_id or new_thread_id()
         t0 = time.perf_counter()
         cfg = self.config(thread_id, user_id)
-        await self.graph.ainvoke(await self.input_for(thread_id, user_id, text), cfg, context=self.context(user_id))
+        extra = {"durability": durability} if durability else {}
+        await self.graph.ainvoke(await self.input_for(thread_id, user_id, text), cfg, context=self.context(user_id),
+                                 **extra)
         total = (time.perf_counter() - t0) * 1000
         return await self.result(thread_id, user_id, total)
 
-    async def stream(self, text: str, thread_id: str, user_id: str) -> AsyncIterator[tuple[str, Any]]:
+    async def stream(self, text: str, thread_id: str, user_id: str, *,
+                     durability: Durability | None = None) -> AsyncIterator[tuple[str, Any]]:
         """Run one message streaming LangGraph events: yields (mode, payload) for modes 'updates',
-        'messages' (writer tokens) and 'tasks' (node start/end), subgraphs included."""
+        'messages' (writer tokens) and 'tasks' (node start/end), subgraphs included.
+        ``durability`` as in ``turn`` (None = LangGraph's default)."""
         text = validate_text(text)
         cfg = self.config(thread_id, user_id)
         inp = await self.input_for(thread_id, user_id, text)
+        extra = {"durability": durability} if durability else {}
         async for ns, mode, payload in self.graph.astream(inp, cfg, context=self.context(user_id),
                                                            stream_mode=["updates", "messages", "tasks"],
-                                                           subgraphs=True):
+                                                           subgraphs=True, **extra):
             yield mode, (ns, payload)
 
     async def result(self, thread_id: str, user_id: str, total_ms: float | None = None) -> dict:
