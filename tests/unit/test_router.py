@@ -69,6 +69,9 @@ def test_real_test_data_is_clinc_val_and_a_bitext_slice(dataset):
     ("hello", "chitchat"),
     ("I want to talk to a human", "handoff"),
     ("what's the weather", "out_of_scope"),
+    ("vinland sgaa", "search"),  # mistyped bare title: the catalog-similarity signal
+    ("I loved Monster. Any suggestions?", "recommend"),  # recommend cue drops search
+    ("what about the second one?", "search"),  # follow-up on a result list
 ])
 def test_single_intent_messages(router, text, label):
     d = router.route(text)
@@ -93,6 +96,15 @@ def test_empty_text_is_rejected(router):
     with pytest.raises(ValueError):
         router.route("   ")
     assert router.route_many([]) == []
+
+
+def test_typo_changes_one_letter_deterministically():
+    import random
+
+    a = router_data.typo("Vinland Saga", random.Random(1))
+    assert a == router_data.typo("Vinland Saga", random.Random(1))
+    assert a != "Vinland Saga" and abs(len(a) - len("Vinland Saga")) <= 1
+    assert router_data.typo("Nana", random.Random(1)) == "Nana"
 
 
 def test_split_clauses():

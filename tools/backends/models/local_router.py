@@ -15,8 +15,9 @@ one ("... and add volume 1 of it").
 
 Training data: tools/backends/router_data.py (CLINC150 + Bitext mapped to our labels, plus
 catalog-derived requests). The fitted model is cached as joblib under a file name keyed by a hash
-of the training inputs and ``MODEL_VERSION``; a fit costs about 12-15 s of CPU (dataset ~3 s, masking
-and features ~5 s, seven SGD fits ~4 s, dev tuning < 1 s), loading about 0.3 s.
+of the training inputs and ``MODEL_VERSION``; a fit costs 13-21 s of CPU measured on a 2-core machine
+under a load of ~7 (features + catalog signal about half of it, seven SGD fits 3-8 s, dev tuning ~2 s),
+plus ~3 s to build the dataset; loading takes about 0.3-1.3 s.
 """
 
 from __future__ import annotations
@@ -209,9 +210,14 @@ class TitleSimilarity:
         return out
 
 
-def _dense(sim: np.ndarray) -> sp.csr_matrix:
-    """Dense catalog-signal columns appended to the sparse TF-IDF rows: [sim, 2·max(0, sim − 0.5)]."""
-    return sp.csr_matrix(np.column_stack([sim, 2.0 * np.maximum(0.0, sim - 0.5)]).astype(np.float32))
+def _dense(sim: np.ndarray, texts: Sequence[str]) -> sp.csr_matrix:
+    """Catalog-signal columns appended to the sparse TF-IDF rows: [s, 2·max(0, s − 0.5)] with s = sim for
+    short messages (≤ 5 words, or ≤ 20 characters of Japanese) and 0 otherwise — a bare, possibly
+    mistyped title is short; in longer sentences the signal mostly fired on ordinary words (dev ablation)."""
+    short = np.array([len(t.split()) <= 5 and (not _JA_CHAR.search(t) or len(t) <= 20) for t in texts],
+                     dtype=np.float32)
+    s = sim * short
+    return sp.csr_matrix(np.column_stack([s, 2.0 * np.maximum(0.0, s - 0.5)]).astype(np.float32))
 
 
 THRESHOLD_GRID = tuple(round(float(x), 2) for x in np.arange(0.10, 0.96, 0.05))
@@ -347,7 +353,7 @@ class LocalRouter:
         ``alpha`` is the L2 strength and ``epochs`` the passes of each SGD logistic model
         (``class_weight="balanced"``, fixed ``seed``: the fit is deterministic). ``catalog`` feeds the
         gazetteer and the catalog signal (default: the shipped catalog). ``cue_rule``/``use_similarity``
-        switch the recommend-cue rule and the catalog signal off for ablations. About 12-15 s of CPU.
+        switch the recommend-cue rule and the catalog signal off for ablations. 13-21 s of CPU (see the module docstring).
         """
         t0, c0 = time.perf_counter(), time.process_time()
         stages: dict[str, float] = {}
@@ -363,7 +369,7 @@ class LocalRouter:
         features = _features(char_max)
         X = features.fit_transform(texts)
         if use_similarity:
-            X = sp.hstack([X, _dense(similarity.similarity(raw))], format="csr")
+            X = sp.hstack([X, _dense(similarity.similarity(raw), raw)], format="csr")
         stages["features"] = time.perf_counter() - t
         Y = MultiLabelBinarizer(classes=list(INTENTS)).fit_transform([u.labels for u in dataset.train])
         t = time.perf_counter()
@@ -419,7 +425,7 @@ class LocalRouter:
     def _proba(self, masked: Sequence[str], raw: Sequence[str]) -> np.ndarray:
         X = self.features.transform(masked)
         if self.use_similarity:
-            X = sp.hstack([X, _dense(self.similarity.similarity(raw))], format="csr")
+            X = sp.hstack([X, _dense(self.similarity.similarity(raw), raw)], format="csr")
         return np.column_stack([m.predict_proba(X)[:, 1] for m in self.models])
 
     def _score(self, texts: Sequence[str]) -> _Scored:
