@@ -44,7 +44,7 @@ async def open_postgres_pool(url: str, min_size: int = 2, max_size: int = 10, ti
     return pool
 
 
-DEFAULT_DURABILITY: Durability = "async"
+DEFAULT_DURABILITY: Durability = "exit"
 """LangGraph durability mode for customer turns unless a caller picks another (docs/persistence.md):
 "sync" waits for each step's checkpoint before the next step, "async" writes it while the next step runs,
 "exit" writes only when the run ends (finished or interrupted)."""
@@ -133,3 +133,97 @@ async def open_persistence(settings: Settings, stack: AsyncExitStack, *, tuned: 
     store = AsyncSqliteStore(store_conn)
     await store.setup()
     return Persistence(saver, store, None, "sqlite")
+
+
+# ---- retention ---------------------------------------------------------------------------------------
+
+PRUNE_BOUNDARY_SQL = """
+SELECT checkpoint_id, (checkpoint ->> 'ts')::timestamptz < now() - make_interval(secs => %s) AS old
+FROM checkpoints WHERE thread_id = %s AND checkpoint_ns = '' ORDER BY checkpoint_id DESC
+"""
+
+PRUNE_FREED_SQL = """
+WITH deleted AS (
+    DELETE FROM checkpoints WHERE thread_id = %s AND checkpoint_id <= %s
+    RETURNING checkpoint_ns, checkpoint -> 'channel_versions' AS versions
+)
+SELECT DISTINCT d.checkpoint_ns, v.key AS channel, v.value AS version
+FROM deleted d CROSS JOIN LATERAL jsonb_each_text(d.versions) AS v
+"""
+
+PRUNE_KEPT_VERSIONS_SQL = """
+SELECT DISTINCT c.checkpoint_ns, v.key AS channel, v.value AS version
+FROM checkpoints c CROSS JOIN LATERAL jsonb_each_text(c.checkpoint -> 'channel_versions') AS v
+WHERE c.thread_id = %s
+"""
+
+
+@dataclass
+class PruneReport:
+    """What ``prune_checkpoints`` deleted: thread count examined and rows removed per table."""
+
+    threads: int = 0
+    checkpoints: int = 0
+    writes: int = 0
+    blobs: int = 0
+
+
+async def prune_checkpoints(pool: Any, *, keep_last: int = 20, max_age_days: float | None = None,
+                            thread_ids: list[str] | None = None) -> PruneReport:
+    """Retention for Postgres checkpoints: per thread keep the ``keep_last`` latest root checkpoints (one per
+    step, or one per turn with durability "exit"), drop those older than ``max_age_days`` too, but always keep
+    the latest one so every conversation can resume; delete everything a dropped checkpoint alone used.
+
+    Rule: the boundary is the newest root checkpoint being dropped; every checkpoint of the thread (root and
+    subgraph namespaces: subgraph calls are namespaced per call) with an id <= boundary goes, with its
+    pending writes; checkpoint ids are time-ordered UUIDv6, so a subgraph call that ran after the boundary
+    (e.g. one waiting on an interrupt) is kept. Blobs referenced only by deleted checkpoints are deleted.
+    The kept oldest checkpoint loses its parent link. Each thread is one REPEATABLE READ transaction, so a
+    turn running meanwhile only adds rows newer than the boundary. Forking or replaying from a checkpoint
+    being pruned at that moment is not safe (as with LangGraph's own ``aprune``).
+
+    ``thread_ids`` None = every thread. Raises ValueError when ``keep_last`` < 1.
+    """
+    if keep_last < 1:
+        raise ValueError("keep_last must be >= 1 (the latest checkpoint is always kept)")
+    max_age_s = max_age_days * 86400.0 if max_age_days is not None else None
+    report = PruneReport()
+    async with pool.connection() as conn:
+        if thread_ids is None:
+            rows = await (await conn.execute("SELECT DISTINCT thread_id FROM checkpoints WHERE checkpoint_ns = ''")).fetchall()
+            thread_ids = [r["thread_id"] for r in rows]
+        for thread_id in thread_ids:
+            report.threads += 1
+            async with conn.transaction():
+                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                roots = await (await conn.execute(PRUNE_BOUNDARY_SQL, (max_age_s or 0.0, thread_id))).fetchall()
+                boundary = None
+                for rank, r in enumerate(roots):
+                    if rank == 0:
+                        continue
+                    if rank >= keep_last or (max_age_s is not None and r["old"]):
+                        boundary = r["checkpoint_id"]
+                        break
+                if boundary is None:
+                    continue
+                cur = await conn.execute("DELETE FROM checkpoint_writes WHERE thread_id = %s AND checkpoint_id <= %s",
+                                         (thread_id, boundary))
+                report.writes += cur.rowcount
+                cur = await conn.execute("SELECT count(*) AS n FROM checkpoints WHERE thread_id = %s"
+                                         " AND checkpoint_id <= %s", (thread_id, boundary))
+                report.checkpoints += int((await cur.fetchone())["n"])
+                freed = await (await conn.execute(PRUNE_FREED_SQL, (thread_id, boundary))).fetchall()
+                await conn.execute("UPDATE checkpoints SET parent_checkpoint_id = NULL"
+                                   " WHERE thread_id = %s AND parent_checkpoint_id <= %s", (thread_id, boundary))
+                kept = {(r["checkpoint_ns"], r["channel"], r["version"])
+                        for r in await (await conn.execute(PRUNE_KEPT_VERSIONS_SQL, (thread_id,))).fetchall()}
+                garbage: dict[tuple[str, str], list[str]] = {}
+                for r in freed:
+                    key = (r["checkpoint_ns"], r["channel"], r["version"])
+                    if key not in kept:
+                        garbage.setdefault((r["checkpoint_ns"], r["channel"]), []).append(r["version"])
+                for (ns, channel), versions in garbage.items():
+                    cur = await conn.execute("DELETE FROM checkpoint_blobs WHERE thread_id = %s AND checkpoint_ns = %s"
+                                             " AND channel = %s AND version = ANY(%s)", (thread_id, ns, channel, versions))
+                    report.blobs += cur.rowcount
+    return report
