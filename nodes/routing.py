@@ -42,7 +42,7 @@ def resolve_intents(decision: RouterDecision, text: str, active_intent: str | No
         return [items_intent]
     if follow_able and is_backreference(text) and (small_talk or top < FOLLOW_UP_MAX_SCORE):
         return [active_intent]  # type: ignore[list-item]
-    if follow_able and top < LOW_CONFIDENCE and len(text) < 40:
+    if follow_able and small_talk and top < LOW_CONFIDENCE and len(text) < 40:
         return [active_intent]  # type: ignore[list-item]
     return list(dict.fromkeys(decision.intents)) or ["out_of_scope"]
 

@@ -28,7 +28,8 @@ async def _conversation(settings: Settings) -> list[dict]:
         oid = await _processing_order(a, "u_ben")
         outs, thread = [], None
         for text in ("Do you have Berserk?", "what about the second one?", "How much does shipping cost?",
-                     f"please cancel order {oid}", "yes", "ベルセルクはありますか？"):
+                     f"please cancel order {oid}", "yes", "ベルセルクはありますか？",
+                     "I liked Berserk and Vagabond, what should I read next?"):
             out = await a.turn(text, thread_id=thread, user_id="u_ben")
             thread = out["thread_id"]
             outs.append(_comparable(out))
@@ -43,6 +44,7 @@ async def test_same_conversation_on_sqlite_and_postgres(tmp_path, pg_dsn):
     assert sqlite == postgres
     assert sqlite[3]["interrupt"]["action"] == "cancel" and "cancelled" in sqlite[4]["answer"]
     assert sqlite[1]["items"][0]["mal_id"] == sqlite[0]["items"][1]["mal_id"]
+    assert sqlite[6]["intents"] == ["recommend"] and len(sqlite[6]["items"]) >= 3  # store on SQLite and Postgres
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -48,6 +48,9 @@ def test_follow_up_returns_to_active_specialist():
     # an ordinal points at the last list shown, even after another specialist spoke
     assert resolve_intents(_decision("chitchat", 0.5), "tell me about the second one", "order", "search") == ["search"]
     assert resolve_intents(_decision("chitchat", 0.5), "yes, cancel it", "order", "search") == ["order"]
+    # a specific label wins even when unsure; unsure small talk follows the active specialist
+    assert resolve_intents(_decision("order", 0.32), "cancel MA-10011", "search") == ["order"]
+    assert resolve_intents(_decision("chitchat", 0.3), "more please", "search") == ["search"]
     # conversation is not a follow-up target
     assert resolve_intents(_decision("faq", 0.3), "and that?", "faq") == ["faq"]
 
