@@ -27,7 +27,7 @@ def _vols(it: dict, ja: bool) -> str:
     n, st = it.get("num_volumes"), it.get("status") or "Unknown"
     if ja:
         return f"{STATUS_JA.get(st, st)}、全{n}巻" if n and st == "Finished" else (f"{STATUS_JA.get(st, st)}、{n}巻" if n else STATUS_JA.get(st, st))
-    return f"{st.lower()}, {n} volumes" if n else st.lower()
+    return f"{st.lower()}, {n} volume{'s' if n != 1 else ''}" if n else st.lower()
 
 
 def _stock(it: dict, ja: bool) -> str:
