@@ -202,7 +202,8 @@ async def history_ms(graph: Any, thread_id: str) -> tuple[float, int]:
 
 
 async def run_turns_bench(backend: str, sessions: int, turns: int, *, settings: Settings | None = None,
-                          durability: str | None = None, warmup: bool = True, tuned: bool = True) -> dict:
+                          durability: str | None = None, warmup: bool = True, tuned: bool = True,
+                          keep_last: int | None = 20) -> dict:
     """Run the benchmark; returns the JSON-ready report (see module docstring and docs/persistence.md).
 
     backend: 'none' (baseline only), 'sqlite' (a fresh file in a temporary directory) or 'postgres'
@@ -278,6 +279,14 @@ async def run_turns_bench(backend: str, sessions: int, turns: int, *, settings: 
             ratio_turns_per_s=round(report["turns_per_s"] / base["turns_per_s"], 3) if base["turns_per_s"] else None,
             baseline=base,
         )
+        if backend == "postgres" and tuned and keep_last:
+            from tools.backends.persistence import prune_checkpoints
+
+            t0 = time.perf_counter()
+            pruned = await prune_checkpoints(persistence.pool, keep_last=keep_last, thread_ids=run.thread_ids)
+            report["prune"] = {"keep_last": keep_last, "ms": round((time.perf_counter() - t0) * 1000, 1),
+                               "checkpoints": pruned.checkpoints, "writes": pruned.writes, "blobs": pruned.blobs}
+            report["history_ms_after_prune"] = round((await history_ms(graph, run.thread_ids[0]))[0], 2)
         if persistence.pool is not None:
             report["pool"] = {"min_size": persistence.pool.min_size, "max_size": persistence.pool.max_size}
         return report
@@ -305,6 +314,7 @@ def render_table(report: dict) -> Any:
                        ("checkpoint rows/turn (checkpoints+writes)", "checkpoint_writes_per_turn"),
                        ("history ms (one thread, all snapshots)", "history_ms"),
                        ("history snapshots", "history_snapshots"),
+                       ("history ms after prune (keep_last)", "history_ms_after_prune"),
                        ("turns/s ratio vs baseline", "ratio_turns_per_s")):
         if key in report:
             table.add_row(label, str(report[key]), "")
