@@ -1,8 +1,8 @@
 """Added latency of the HTTP and WebSocket layers over a direct ``Assistant.turn`` call (ms, median and p99).
 
-Method: the same message sequence (fresh thread every ``len(MESSAGES)`` turns) is run three ways, each on its own
-fresh data directory (SQLite by default; Postgres when DATABASE_URL is set, one new database per way is NOT made —
-use a scratch database):
+Method: the same message sequence (fresh thread every ``len(MESSAGES)`` turns) is run three ways, interleaved turn
+by turn in rotating order, the direct way on its own fresh data directory (SQLite by default; with DATABASE_URL both
+ways share that database — use a scratch one):
 1. direct — ``Assistant.turn`` in this process;
 2. HTTP   — ``POST /v1/threads/{id}/messages`` to a ``mangaassist serve`` subprocess on 127.0.0.1 (auth on, one key);
 3. WS     — ``{"type": "message"}`` on ``/v1/ws/threads/{id}`` of the same server, timed until the final frame.
@@ -44,23 +44,6 @@ def _plan(turns: int) -> list[tuple[int, str]]:
     return [(i // len(MESSAGES), MESSAGES[i % len(MESSAGES)]) for i in range(turns)]
 
 
-async def run_direct(plan: list[tuple[int, str]], env: dict) -> list[float]:
-    """Wall time (ms) of ``Assistant.turn`` per turn, in this process."""
-    from core.settings import Settings
-    from graphs.app import Assistant
-
-    settings = Settings(data_dir=Path(env["MANGAASSIST_DATA_DIR"]))
-    out = []
-    async with AsyncExitStack() as stack:
-        assistant = await Assistant.open(settings, stack)
-        await assistant.turn("warm up", thread_id="warm", user_id=USER)
-        for t, text in plan:
-            t0 = time.perf_counter()
-            await assistant.turn(text, thread_id=f"direct-{t}", user_id=USER)
-            out.append((time.perf_counter() - t0) * 1000)
-    return out
-
-
 def start_server(env: dict) -> tuple[subprocess.Popen, str]:
     """`mangaassist serve` on a free loopback port; returns (process, base URL) once /v1/ready answers."""
     import socket
@@ -71,7 +54,7 @@ def start_server(env: dict) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--log-level", "warning"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
-    for _ in range(600):
+    for _ in range(1500):
         try:
             if httpx.get(base + "/v1/ready", timeout=1).status_code == 200:
                 return proc, base
@@ -84,58 +67,66 @@ def start_server(env: dict) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("server not ready")
 
 
-async def run_http(plan, base: str, headers: dict) -> tuple[list[float], list[float]]:
-    """(client wall ms, client ms minus the server's graph time) per turn."""
-    wall, over = [], []
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as c:
-        threads = {}
-        for t, _ in plan:
-            if t not in threads:
-                threads[t] = (await c.post("/v1/threads")).json()["thread_id"]
-        warm = (await c.post("/v1/threads")).json()["thread_id"]
-        await c.post(f"/v1/threads/{warm}/messages", json={"text": "warm up"})
-        for t, text in plan:
-            t0 = time.perf_counter()
-            r = await c.post(f"/v1/threads/{threads[t]}/messages", json={"text": text})
-            ms = (time.perf_counter() - t0) * 1000
-            r.raise_for_status()
-            wall.append(ms)
-            over.append(ms - r.json()["timings_ms"]["total"])
-    return wall, over
-
-
-async def run_ws(plan, base: str, headers: dict, key: str) -> tuple[list[float], list[float]]:
-    """(send → final frame ms, that minus the server's graph time) per turn; one socket per thread."""
+async def measure(plan: list[tuple[int, str]], direct_dir: str, base: str, key: str) -> dict[str, list[float]]:
+    """Run every turn of ``plan`` three ways, interleaved (direct, HTTP, WS in rotating order) so that drift of
+    the machine affects all ways alike. Returns ms lists: direct, http, ws, http_over, ws_over."""
     from websockets.asyncio.client import connect
 
-    wall, over = [], []
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as c:
-        threads: dict[int, str] = {}
-        for t, _ in plan:
-            if t not in threads:
-                threads[t] = (await c.post("/v1/threads")).json()["thread_id"]
+    from core.settings import Settings
+    from graphs.app import Assistant
+
+    res: dict[str, list[float]] = {k: [] for k in ("direct", "http", "ws", "http_over", "ws_over")}
+    headers = {"Authorization": f"Bearer {key}"}
     ws_base = base.replace("http://", "ws://")
-    sockets: dict[int, object] = {}
-    try:
-        for t, text in plan:
-            if t not in sockets:
-                sockets[t] = await connect(f"{ws_base}/v1/ws/threads/{threads[t]}?api_key={key}").__aenter__()
-            ws = sockets[t]
+    async with AsyncExitStack() as stack:
+        assistant = await Assistant.open(Settings(data_dir=Path(direct_dir)), stack)
+        c = await stack.enter_async_context(httpx.AsyncClient(base_url=base, headers=headers, timeout=60))
+        http_threads: dict[int, str] = {}
+        ws_threads: dict[int, str] = {}
+        sockets: dict[int, object] = {}
+
+        async def direct(t: int, text: str) -> None:
             t0 = time.perf_counter()
-            await ws.send(json.dumps({"type": "message", "text": text}))
+            await assistant.turn(text, thread_id=f"direct-{t}", user_id=USER)
+            res["direct"].append((time.perf_counter() - t0) * 1000)
+
+        async def http(t: int, text: str) -> None:
+            if t not in http_threads:
+                http_threads[t] = (await c.post("/v1/threads")).json()["thread_id"]
+            t0 = time.perf_counter()
+            r = await c.post(f"/v1/threads/{http_threads[t]}/messages", json={"text": text})
+            ms = (time.perf_counter() - t0) * 1000
+            r.raise_for_status()
+            res["http"].append(ms)
+            res["http_over"].append(ms - r.json()["timings_ms"]["total"])
+
+        async def ws(t: int, text: str) -> None:
+            if t not in sockets:
+                ws_threads[t] = (await c.post("/v1/threads")).json()["thread_id"]
+                sockets[t] = await stack.enter_async_context(
+                    connect(f"{ws_base}/v1/ws/threads/{ws_threads[t]}?api_key={key}"))
+            sock = sockets[t]
+            t0 = time.perf_counter()
+            await sock.send(json.dumps({"type": "message", "text": text}))
             while True:
-                frame = json.loads(await ws.recv())
+                frame = json.loads(await sock.recv())
                 if frame["type"] in ("final", "error"):
                     break
             ms = (time.perf_counter() - t0) * 1000
             if frame["type"] == "error":
                 raise RuntimeError(frame)
-            wall.append(ms)
-            over.append(ms - frame["timings_ms"]["total"])
-    finally:
-        for ws in sockets.values():
-            await ws.close()
-    return wall, over
+            res["ws"].append(ms)
+            res["ws_over"].append(ms - frame["timings_ms"]["total"])
+
+        ways = [direct, http, ws]
+        for w in ways:  # warm-up, not measured
+            await w(-1, "warm up")
+        for k in res:
+            res[k].clear()
+        for i, (t, text) in enumerate(plan):
+            for w in ways[i % 3:] + ways[:i % 3]:
+                await w(t, text)
+    return res
 
 
 def main() -> None:
@@ -145,29 +136,29 @@ def main() -> None:
     plan = _plan(args.turns)
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("MANGAASSIST_")}
     base_env.update({"PYTHONPATH": str(ROOT), "MANGAASSIST_AUTH": "on"})
-    results = {}
     with tempfile.TemporaryDirectory() as d1, tempfile.TemporaryDirectory() as d2:
-        direct = asyncio.run(run_direct(plan, {**base_env, "MANGAASSIST_DATA_DIR": d1}))
         env = {**base_env, "MANGAASSIST_DATA_DIR": d2}
         key = subprocess.run([sys.executable, "-m", "cli.main", "keys", "create", "--user", USER], cwd=ROOT, env=env,
                              check=True, capture_output=True, text=True).stdout.strip()
         proc, base = start_server(env)
         try:
-            headers = {"Authorization": f"Bearer {key}"}
-            http_wall, http_over = asyncio.run(run_http(plan, base, headers))
-            ws_wall, ws_over = asyncio.run(run_ws(plan, base, headers, key))
+            m = asyncio.run(measure(plan, d1, base, key))
         finally:
             proc.terminate()
             proc.wait(15)
+    direct, http_wall, ws_wall, http_over, ws_over = (m["direct"], m["http"], m["ws"], m["http_over"], m["ws_over"])
     results = {"direct": _stats(direct), "http": _stats(http_wall), "ws": _stats(ws_wall),
                "http_minus_server_graph": _stats(http_over), "ws_minus_server_graph": _stats(ws_over)}
+    results["http_minus_direct_paired"] = _stats([h - d for h, d in zip(http_wall, direct)])
+    results["ws_minus_direct_paired"] = _stats([w - d for w, d in zip(ws_wall, direct)])
     d = results["direct"]["median_ms"]
     results["http_added_median_ms"] = round(results["http"]["median_ms"] - d, 2)
     results["ws_added_median_ms"] = round(results["ws"]["median_ms"] - d, 2)
     backend = "postgres" if os.environ.get("DATABASE_URL") else "sqlite"
     print(f"server overhead, {args.turns} turns per way, backend={backend}")
     print(f"{'way':<26}{'median ms':>10}{'p99 ms':>10}{'mean ms':>10}")
-    for name in ("direct", "http", "ws", "http_minus_server_graph", "ws_minus_server_graph"):
+    for name in ("direct", "http", "ws", "http_minus_direct_paired", "ws_minus_direct_paired",
+                 "http_minus_server_graph", "ws_minus_server_graph"):
         r = results[name]
         print(f"{name:<26}{r['median_ms']:>10.2f}{r['p99_ms']:>10.2f}{r['mean_ms']:>10.2f}")
     print(f"added median: HTTP {results['http_added_median_ms']:+.2f} ms, WS {results['ws_added_median_ms']:+.2f} ms")
