@@ -125,7 +125,7 @@ class SimulatedChat(BaseChatModel):
                 return AIMessage(content="", tool_calls=self.tool_script(agent, data))
             state = {**data, "scratch": messages[2:], "reflections": 1 if data.get("retry_instructions") else 0,
                      "critique": {"ok": False, "retry_instructions": data.get("retry_instructions", "")}}
-            return await local.agents[agent].athink(state, [], SimpleNamespace(search_k=5))
+            return await local.agents[agent].athink(state, [], SimpleNamespace(search_k=int(data.get("max_results", 5))))
         # writer: same input as the local template writer
         return await local.writer.ainvoke(messages)
 

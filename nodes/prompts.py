@@ -85,7 +85,8 @@ def agent_messages(agent: str, state: dict) -> list[BaseMessage]:
     tool-calling AIMessages and their ToolMessages (tool results, i.e. data) of this specialist run."""
     data = {"intent": state.get("intent", ""), "request": state.get("request", ""),
             "message": state.get("message", ""), "locale": state.get("locale", "en"),
-            "history": list(state.get("history") or [])[-4:], "focus": state.get("focus") or {}}
+            "history": list(state.get("history") or [])[-4:], "focus": state.get("focus") or {},
+            "max_results": int(state.get("search_k") or 5)}
     critique = state.get("critique") or {}
     if state.get("reflections") and not critique.get("ok", True):
         data["retry_instructions"] = critique.get("retry_instructions", "")

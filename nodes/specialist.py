@@ -134,10 +134,16 @@ def _orders(evidence: list[dict]) -> list[dict]:
     return list(out.values())
 
 
-def answer_cache_key(task: WriteTask) -> str:
-    """Cache key of a written answer: SHA-256 of the WriteTask JSON (agent, intent, request, locale, evidence)."""
-    return "answer:" + hashlib.sha256(task.model_dump_json().encode()).hexdigest()
+def answer_cache_key(agent: str, state: dict) -> str:
+    """Cache key of a written answer: SHA-256 of (agent, intent, request, locale, focus) — the same question
+    in the same conversational position. The cached value carries its own evidence (see make_respond)."""
+    blob = json.dumps([agent, state.get("intent", ""), state.get("request", ""), state.get("locale", "en"),
+                       state.get("focus") or {}], sort_keys=True, ensure_ascii=False, default=str)
+    return "answer:" + hashlib.sha256(blob.encode()).hexdigest()
 
+
+ANSWER_TTL_S = 600
+"""How long a remote writer's answer may be reused by the ``cached_answer`` degrade step (s)."""
 
 CACHEABLE_AGENTS = ("search", "recommend", "conversation")
 """Answers that may be served from cache (order answers are personal and change with the order)."""
@@ -147,8 +153,10 @@ def make_respond(deps: Deps, agent: str):
     """Node: the writer role turns the evidence into the answer; emits one AgentResult to ``results``.
 
     Last degrade step: with a remote writer and less time left than it typically needs, an answer cached for
-    the same WriteTask is used (``cached_answer``); otherwise the writer's chain falls to a smaller or the
-    local template writer by itself. Remote answers of cacheable agents are cached for 10 minutes.
+    the same question (answer_cache_key) is used together with the evidence it was written from
+    (``cached_answer``: items and the quality gate stay consistent with the text; facts may be up to the
+    cache TTL old); otherwise the writer's chain falls to a smaller or the local template writer by itself.
+    Remote answers of cacheable agents are cached for ANSWER_TTL_S.
     """
     writer = deps.models.writer
 
@@ -162,19 +170,20 @@ def make_respond(deps: Deps, agent: str):
                          instructions=critique.get("retry_instructions", "") if critique.get("ok", True) else "")
         budget = branch_budget(state, runtime.context)
         writer_ms = expected_ms(writer)
-        key = answer_cache_key(task) if writer_ms > 0 and agent in CACHEABLE_AGENTS else None
+        key = answer_cache_key(agent, state) if writer_ms > 0 and agent in CACHEABLE_AGENTS else None
         text = None
         calls: list[dict] = []
         if key and budget.remaining_ms() - RESERVE_MS < writer_ms:
-            text = await deps.cache.get(key)
-            if text is not None:
+            cached = await deps.cache.get(key)
+            if isinstance(cached, dict) and cached.get("answer"):
+                text, evidence = cached["answer"], list(cached.get("evidence") or [])
                 budget.degrade("cached_answer")
         if text is None:
             with call_scope(budget) as scope:
                 msg = await writer.ainvoke(writer_messages(task))
             text, calls = str(msg.text if hasattr(msg, "text") else msg.content), scope.meter.calls
             if key and any(c["outcome"] == "ok" and not c["model"].startswith("local:") for c in calls):
-                await deps.cache.set(key, text, ttl_s=600)
+                await deps.cache.set(key, {"answer": text, "evidence": evidence}, ttl_s=ANSWER_TTL_S)
         orders = _orders(evidence)
         focus_order = orders[0]["order_id"] if len(orders) == 1 else None
         escalation = next((e.get("escalation_id") for e in evidence if e.get("kind") == "escalation"), None)

@@ -95,11 +95,12 @@ def make_classify(deps: Deps):
                         requests[intent] = " ".join(mine)
             intents = drop_subsumed(intents, requests, text)
         spent = scope.meter.usd
-        budget_state = {**budget.to_state(), "usd_left_turn": budget.usd_left_turn - spent,
-                        "usd_left_session": budget.usd_left_session - spent,
-                        "usd_left_user_day": budget.usd_left_user_day - spent}
+        budget_state = budget.to_state()  # turn-start remainders; later steps subtract the turn's usage_calls
+        branch_budget = {**budget_state, "usd_left_turn": budget_state["usd_left_turn"] - spent,
+                         "usd_left_session": budget_state["usd_left_session"] - spent,
+                         "usd_left_user_day": budget_state["usd_left_user_day"] - spent}
         payload = {"message": text, "locale": locale, "history": history[-4:], "focus": state.get("focus") or {},
-                   "max_reflections": ctx.max_reflections, "budget": budget_state}
+                   "max_reflections": ctx.max_reflections, "budget": branch_budget}
         update = {"locale": locale, "intents": intents, "scores": decision.scores,
                   "agents": list(dict.fromkeys(AGENT_OF[i] for i in intents)), "results": [RESET],
                   "turn": 1, "timings_ms": {"classify": round((time.perf_counter() - t0) * 1000, 2)},

@@ -183,10 +183,11 @@ class ChainPlanner:
         return await self.chain.acall({"text": text, "decision": decision})
 
 
-def clean_tool_calls(msg: AIMessage, tools: Sequence[BaseTool]) -> AIMessage:
+def clean_tool_calls(msg: AIMessage, tools: Sequence[BaseTool], max_k: int | None = None) -> AIMessage:
     """``msg`` with each tool call checked against ``tools``: unknown tool names or arguments that fail the
     tool's input schema raise MalformedOutput; argument keys the schema does not declare (e.g. a
-    ``user_id`` smuggled in by injected text) are dropped — identity only ever comes from the run's Context."""
+    ``user_id`` smuggled in by injected text) are dropped — identity only ever comes from the run's Context.
+    A ``k`` argument is capped at ``max_k`` (the run's search_k, lowered by the ``fewer_items`` degrade)."""
     by_name = {t.name: t for t in tools}
     calls = []
     for call in msg.tool_calls:
@@ -196,6 +197,8 @@ def clean_tool_calls(msg: AIMessage, tools: Sequence[BaseTool]) -> AIMessage:
         schema = tool.tool_call_schema
         fields = set(getattr(schema, "model_fields", {}) or {})
         args = {k: v for k, v in (call.get("args") or {}).items() if k in fields}
+        if max_k is not None and isinstance(args.get("k"), int) and args["k"] > max_k:
+            args["k"] = max_k
         try:
             if hasattr(schema, "model_validate"):
                 schema.model_validate(args)
@@ -221,7 +224,7 @@ class ToolCallingPolicy:
 
             async def call(payload: Any, timeout_s: float, bound=bound) -> tuple[Any, Any]:
                 msg = await bound.ainvoke(agent_messages(self.agent, payload), config=NOSTREAM)
-                return clean_tool_calls(msg, tools), msg
+                return clean_tool_calls(msg, tools, getattr(context, "search_k", None)), msg
 
             tiers.append(Tier(name, model, call, expected, breaker=breaker))
 
@@ -232,7 +235,7 @@ class ToolCallingPolicy:
         return _chain(f"think:{self.agent}", tiers, self.settings)
 
     async def athink(self, state: dict, tools: Sequence[BaseTool], context: Any) -> AIMessage:
-        return await self._chain(tools, context).acall(state)
+        return await self._chain(tools, context).acall({**state, "search_k": getattr(context, "search_k", 5)})
 
 
 class FallbackChatModel(BaseChatModel):
