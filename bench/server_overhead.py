@@ -149,8 +149,8 @@ def main() -> None:
     direct, http_wall, ws_wall, http_over, ws_over = (m["direct"], m["http"], m["ws"], m["http_over"], m["ws_over"])
     results = {"direct": _stats(direct), "http": _stats(http_wall), "ws": _stats(ws_wall),
                "http_minus_server_graph": _stats(http_over), "ws_minus_server_graph": _stats(ws_over)}
-    results["http_minus_direct_paired"] = _stats([h - d for h, d in zip(http_wall, direct)])
-    results["ws_minus_direct_paired"] = _stats([w - d for w, d in zip(ws_wall, direct)])
+    results["http_minus_direct_paired"] = _stats([h - d for h, d in zip(http_wall, direct, strict=True)])
+    results["ws_minus_direct_paired"] = _stats([w - d for w, d in zip(ws_wall, direct, strict=True)])
     d = results["direct"]["median_ms"]
     results["http_added_median_ms"] = round(results["http"]["median_ms"] - d, 2)
     results["ws_added_median_ms"] = round(results["ws"]["median_ms"] - d, 2)

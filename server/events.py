@@ -38,7 +38,6 @@ async def connect_redis(url: str) -> Any:
     """A redis.asyncio client for ``url`` (decode_responses; 2 s connect/socket timeouts), pinged once.
     Raises redis.exceptions.ConnectionError when unreachable."""
     import redis.asyncio as aioredis
-
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
 

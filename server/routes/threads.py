@@ -9,9 +9,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi.encoders import jsonable_encoder
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
-
 from langgraph.errors import EmptyInputError, InvalidUpdateError
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from graphs.app import Assistant, pending_interrupt, validate_text
 from server.deps import AssistantDep, BrokerDep, RunGuardDep, ThreadsDep, UserDep
@@ -207,11 +206,11 @@ async def _namespaces(assistant: Any, thread_id: str) -> list[str]:
     return list(seen)
 
 
-def _fill_writes(entries: list[dict], snapshots: list[Any]) -> None:
+def _fill_writes(entries: list[dict], snapshots: list[Any]) -> None:  # entries[i] describes snapshots[i]
     """Name the node(s) that produced each checkpoint: the tasks of its parent checkpoint that completed
     (LangGraph 1.x no longer records ``writes`` in checkpoint metadata); the input checkpoint is "__input__"."""
     by_id = {s.config["configurable"]["checkpoint_id"]: s for s in snapshots}
-    for e, s in zip(entries, snapshots):
+    for e in entries:
         parent = by_id.get(e["parent_checkpoint_id"])
         if e["source"] == "input":
             e["writes"] = ["__input__"]

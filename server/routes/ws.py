@@ -26,8 +26,8 @@ from langgraph.types import Command
 
 from core.errors import UnknownThread
 from graphs.app import pending_interrupt, validate_text
-from server.errors import ApiError, ThreadBusy
 from server.auth import authenticate
+from server.errors import ApiError, ThreadBusy
 from server.events import Lease
 
 log = logging.getLogger(__name__)

@@ -86,7 +86,6 @@ async def test_two_instances_agree_through_redis(redis_url):
 
 async def test_unreachable_redis_degrades_to_local():
     import redis.asyncio as aioredis
-
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
 
