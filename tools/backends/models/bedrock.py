@@ -12,7 +12,6 @@ tokens stream (ConverseStream); the think role of each specialist is the agent m
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, AsyncIterator, Iterator, Mapping, Sequence
