@@ -1,0 +1,1 @@
+"""Model profiles: `local` (offline, deterministic) and `bedrock` (langchain-aws) implementations of the roles."""
