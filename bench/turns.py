@@ -15,10 +15,11 @@ import tempfile
 import time
 import uuid
 import warnings
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from langchain_core.messages import HumanMessage
 from langgraph.types import Command

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.types import Durability
 from langgraph.store.base import BaseStore
+from langgraph.types import Durability
 
 from core.settings import Settings
 
