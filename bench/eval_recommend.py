@@ -9,9 +9,11 @@ Protocol (on the shipped MyAnimeList review scores, data/ratings/manga_review_sc
 - hit-rate@k = share of users whose hidden title is in the top k; NDCG@k = mean of 1/log2(rank + 1)
   (one relevant item, so IDCG = 1); catalog coverage = distinct recommended titles / catalog size.
 - Popularity baseline: the catalog's most-members titles not in the history, computed in the same run.
-- Ablation: the same model with only the CF, only the content or only the popularity priors (MAL members +
-  review counts; ties broken by catalog popularity order), and the fused model through the public
-  ``recommend()``.
+- Ablation: the same model with only the CF (EASE), only the content, only the era or only the popularity
+  priors (MAL members + review counts + MAL score; ties broken by catalog popularity order), and the fused
+  model through the public ``recommend()``.
+- The hidden-title draw matters as much as the user split (dev hit-rate 0.086 with seed 13 vs 0.057 with
+  seed 14 for the same model), so ``tune_weights`` averages over several draws (seeds 13, 14, 15).
 """
 
 from __future__ import annotations
@@ -33,11 +35,14 @@ SEED = 13
 TARGET_RATIO = 2.5
 """Target: fused hit-rate@10 on the test split >= 2.5x the popularity baseline."""
 
+_OFF = dict(cf=0.0, content=0.0, text=0.0, era=0.0, popularity=0.0, reviews=0.0, quality=0.0)
 ABLATIONS: dict[str, FusionWeights] = {
-    "cf_only": FusionWeights(cf=1.0, content=0.0, text=0.0, popularity=0.0, reviews=0.0),
-    "content_only": FusionWeights(cf=0.0, content=1.0, text=0.0, popularity=0.0, reviews=0.0),
-    "popularity_only": FusionWeights(cf=0.0, content=0.0, text=0.0, popularity=0.2, reviews=1.0),
+    "cf_only": FusionWeights(**{**_OFF, "cf": 1.0}),
+    "content_only": FusionWeights(**{**_OFF, "content": 1.0}),
+    "era_only": FusionWeights(**{**_OFF, "era": 1.0}),
+    "popularity_only": FusionWeights(**{**_OFF, "popularity": 0.1, "reviews": 0.5, "quality": 0.2}),
 }
+"""Single-signal rankings (ties broken by catalog popularity order); popularity_only uses the default prior weights."""
 
 
 @dataclass(frozen=True)
@@ -168,32 +173,54 @@ def run_recommend_eval(sample: int | None = None, split: str = "test", seed: int
     }
 
 
-def tune_weights(sample: int | None = None, seed: int = SEED,
-                 cf: Sequence[float] = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8), popularity: Sequence[float] = (0.0, 0.1, 0.2, 0.4),
-                 reviews: Sequence[float] = (0.0, 0.5, 0.75, 1.0, 1.5, 2.0), k: int = K) -> dict:
-    """Grid-search the fusion weights on the DEV split (hit-rate@k, NDCG@k as tie-break); content is the unit.
+def tune_weights(sample: int | None = None, seeds: Sequence[int] = (SEED, SEED + 1, SEED + 2), k: int = K,
+                 grid: dict[str, Sequence[float]] | None = None, rounds: int = 2) -> dict:
+    """Coordinate-ascent search of the fusion weights on the DEV split (mean hit-rate@k over the hidden-title
+    draws ``seeds``, each with its own fit); content and text stay fixed (content is the unit).
 
-    Signals are computed once per user and re-fused per grid point. Returns ``best`` (weights and metrics)
-    and ``grid`` (every point). The test split is never touched.
+    ``grid`` maps a FusionWeights field to the values tried (default: cf, era, popularity, reviews, quality).
+    Signals are computed once per user and draw, then re-fused per candidate. Returns ``best`` (weights,
+    mean hit-rate, per-draw hit-rates and baseline hit-rates) and ``trace`` (each accepted step). The test
+    split is never touched.
     """
-    _, cases, model, _ = _setup("dev", sample, seed, None)
-    prepared = []
-    for case in cases:
-        prepared.append((model.signals(case.history), [model.index[m] for m, _ in case.history],
-                         model.index[case.hidden]))
-    grid = []
-    for wc, wp, wr in itertools.product(cf, popularity, reviews):
-        w = FusionWeights(cf=wc, content=1.0, text=model.weights.text, popularity=wp, reviews=wr)
-        h = g = 0.0
-        for sig, blocked, hidden in prepared:
-            top = model.rank(model.fuse(sig, w), k, blocked)
-            hh, gg = _rank_metrics(top, hidden, k)
-            h += hh
-            g += gg
-        n = max(len(prepared), 1)
-        grid.append({"weights": asdict(w), "hit_rate": h / n, "ndcg": g / n})
-    best = max(grid, key=lambda r: (r["hit_rate"], r["ndcg"]))
-    return {"split": "dev", "n_users": len(cases), "best": best, "grid": grid}
+    grid = grid or {"cf": (0.0, 0.1, 0.2, 0.3, 0.5), "era": (0.0, 0.2, 0.3, 0.4, 0.6),
+                    "popularity": (0.0, 0.05, 0.1, 0.2), "reviews": (0.25, 0.35, 0.5, 0.7, 1.0),
+                    "quality": (0.0, 0.1, 0.2, 0.3)}
+    draws = []
+    for seed in seeds:
+        catalog, cases, model, _ = _setup("dev", sample, seed, None)
+        by_members = [it.mal_id for it in sorted(catalog.items, key=lambda it: (-it.members, it.mal_id))]
+        prepared, base = [], 0.0
+        for case in cases:
+            prepared.append((model.signals(case.history), [model.index[m] for m, _ in case.history],
+                             model.index[case.hidden]))
+            hist = {m for m, _ in case.history}
+            base += _rank_metrics(list(itertools.islice((m for m in by_members if m not in hist), k)), case.hidden, k)[0]
+        draws.append((model, prepared, base / max(len(cases), 1)))
+
+    def score(w: FusionWeights) -> list[float]:
+        out = []
+        for model, prepared, _ in draws:
+            h = sum(_rank_metrics(model.rank(model.fuse(sig, w), k, blocked), hidden, k)[0]
+                    for sig, blocked, hidden in prepared)
+            out.append(h / max(len(prepared), 1))
+        return out
+
+    best_w = draws[0][0].weights
+    best = score(best_w)
+    trace = [{"weights": asdict(best_w), "hit_rate": sum(best) / len(best)}]
+    for _ in range(rounds):
+        for field, values in grid.items():
+            for v in values:
+                w = FusionWeights(**{**asdict(best_w), field: v})
+                hs = score(w)
+                if sum(hs) > sum(best) + 1e-12:
+                    best_w, best = w, hs
+                    trace.append({"weights": asdict(w), "hit_rate": sum(hs) / len(hs)})
+    return {"split": "dev", "seeds": list(seeds), "n_users": len(draws[0][1]),
+            "best": {"weights": asdict(best_w), "hit_rate": sum(best) / len(best), "per_seed": best,
+                     "baseline_per_seed": [b for _, _, b in draws]},
+            "trace": trace}
 
 
 def print_report(summary: dict) -> None:

@@ -16,9 +16,11 @@ from tools.backends.recommender import (
     FusionWeights,
     HybridRecommender,
     Rating,
+    fit_ease,
     item_tags,
     load_ratings,
     parse_liked_text,
+    start_year,
 )
 
 BERSERK = 2
@@ -121,10 +123,40 @@ def test_collaborative_signal_lifts_a_co_rated_title(catalog, ratings, model):
     assert after.index(target) < before.index(target) and after.index(target) < 200
     assert after.index(target) < after.index(other)
     # CF alone ranks it first
-    cf_only = boosted.with_weights(FusionWeights(cf=1.0, content=0.0, text=0.0, popularity=0.0, reviews=0.0))
+    cf_only = boosted.with_weights(FusionWeights(cf=1.0, content=0.0, text=0.0, era=0.0, popularity=0.0, reviews=0.0,
+                                                     quality=0.0))
     assert cf_only.recommend([(BERSERK, 10)], k=1)[0].mal_id == target
     rec = boosted.recommend([(BERSERK, 10)], k=everything)[after.index(target)]
     assert rec.because_of == (BERSERK,) and "readers who rated Berserk highly" in rec.reason
+
+
+def test_fit_ease_matches_the_closed_form_and_skips_lone_items():
+    import numpy as np
+    import scipy.sparse as sp
+
+    # users x items; item 3 is only reviewed by a user with no other review (no co-occurrence)
+    X = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 1, 1, 0], [0, 1, 1, 0], [0, 0, 0, 1], [1, 0, 1, 0]], dtype=float))
+    active, B = fit_ease(X, lam=2.0)
+    assert active.tolist() == [0, 1, 2]
+    G = (X.T @ X).toarray() + 2.0 * np.eye(4)
+    P = np.linalg.inv(G)
+    full = -P / np.diag(P)[None, :]
+    np.fill_diagonal(full, 0.0)
+    np.testing.assert_allclose(B, full[:3, :3], rtol=1e-5, atol=1e-6)
+    assert np.allclose(full[3, :3], 0) and np.allclose(full[:3, 3], 0)  # the left-out item has no weight
+
+
+def test_era_signal_prefers_titles_of_the_same_period(model, catalog):
+    berserk_year = start_year(catalog.get(BERSERK))
+    assert berserk_year == 1989
+    era = model.signals([(BERSERK, 10)])["era"]
+    years = {i: start_year(it) for i, it in enumerate(model.items)}
+    same = [era[i] for i, y in years.items() if y == 1989]
+    far = [era[i] for i, y in years.items() if y is not None and abs(y - 1989) >= 15]
+    none = [era[i] for i, y in years.items() if y is None]
+    assert min(same) == pytest.approx(1.0) and max(far) < 0.01
+    assert all(v == 0 for v in none)
+    assert not model.signals([])["era"].any()
 
 
 def test_excluded_ratings_do_not_reach_the_model(catalog, ratings, model):
@@ -155,7 +187,7 @@ def test_loo_cases_hide_a_liked_title_outside_history(catalog, ratings):
 def test_eval_on_a_small_sample():
     summary = run_recommend_eval(sample=40, split="dev")
     assert summary["n_users"] == 40
-    assert set(summary["variants"]) == {"fused", "cf_only", "content_only", "popularity_only"}
+    assert set(summary["variants"]) == {"fused", "cf_only", "content_only", "era_only", "popularity_only"}
     for m in [summary["baseline"], *summary["variants"].values()]:
         for key in ("hit_rate", "ndcg", "coverage"):
             assert 0.0 <= m[key] <= 1.0

@@ -1,20 +1,27 @@
-"""Hybrid manga recommender: item-item collaborative filtering + content similarity + popularity prior, fused linearly.
+"""Hybrid manga recommender: EASE collaborative filtering + content similarity + era + popularity priors, fused linearly.
 
 Sources and algorithms
 - Collaborative signal: MyAnimeList review scores (data/ratings/manga_review_scores.csv.gz, users hashed).
-  A binary "liked" matrix (score >= 7) gives item-item co-occurrence counts ``c_ij`` (scipy sparse),
-  turned into a shrunk cosine ``s_ij = c_ij / sqrt(n_i * n_j) * c_ij / (c_ij + shrinkage)``
-  (Sarwar et al. 2001 item-based CF; shrinkage as in Koren & Bell's neighbourhood models).
+  Scoring uses EASE (Steck 2019, "Embarrassingly Shallow Autoencoders"): on the binary user x item "reviewed"
+  matrix X (any score: writing a review is the implicit signal), ``P = (X^T X + lambda I)^-1`` and
+  ``B = I - P diag(1/diag(P))`` (zero diagonal); a reader's score is ``x B``. Only titles co-reviewed with
+  another title take part (others have an all-zero column), ~3.4k titles, so the Cholesky inverse takes ~1 s.
+  Alone it doubles the hit-rate of the item-item cosine it replaced (dev: 0.044 vs 0.024).
+  The "liked" co-occurrence (score >= 7) shrunk cosine ``s_ij = c_ij / sqrt(n_i * n_j) * c_ij / (c_ij + shrinkage)``
+  (Sarwar et al. 2001) is kept for explanations ("readers who rated X highly also rated this") and ``co_count``.
 - Content similarity: TF-IDF (scikit-learn) over catalog tags (genres + themes + demographic) and authors,
   blended per block and L2-normalised; a profile of the liked titles is scored by cosine. A synopsis TF-IDF
   block exists (``ModelParams.synopsis_weight``) but is off by default: it did not help on the dev split
   and made queries ~5x slower.
 - Stated likes (``liked_text``): a bilingual (English / Japanese) keyword map onto the catalog's genres,
   themes and demographics (``TAGS``); items score by the share of stated tags they carry.
-- Popularity prior: log MyAnimeList members (min-max scaled to [0, 1]) and log review count in the training
-  ratings (scaled by its maximum), separately weighted.
-Each signal is scaled to [0, 1] per query (divided by its maximum) and the weighted sum ranks the catalog.
-The default weights were tuned on the dev split of ``bench/eval_recommend.py`` (``tune_weights``).
+- Era: reviewers read (and review) titles of the same publication period; ``era`` is the mean over the history
+  of a Gaussian kernel ``exp(-((year_i - year_h) / sigma)^2)`` on start years (``published``), sigma 3 years.
+- Popularity priors: log MyAnimeList members (min-max scaled to [0, 1]), log review count in the training
+  ratings (scaled by its maximum) and MAL mean score (``quality``: (score - 6) / 3.5 clipped to [0, 1]).
+The CF and content signals are scaled to [0, 1] per query (divided by their maximum), the others are already
+in [0, 1]; the weighted sum ranks the catalog. The default weights were tuned on the dev split of
+``bench/eval_recommend.py`` averaged over three hidden-title draws (``tune_weights``).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from typing import Iterable, Literal, NamedTuple, Sequence
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import lapack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
@@ -227,27 +235,70 @@ def load_ratings(path: Path = DEFAULT_RATINGS) -> list[Rating]:
 class FusionWeights:
     """Linear fusion weights of the per-query [0, 1]-scaled signals.
 
-    ``cf``: item-item collaborative similarity; ``content``: tag/author/synopsis cosine; ``text``: stated
-    tags (large on purpose: what the reader asks for comes first); ``popularity``: log MAL members;
-    ``reviews``: log number of reviews in the training ratings (in-domain popularity). The defaults were
-    tuned on the dev split (``bench.eval_recommend.tune_weights``); content is the unit.
+    ``cf``: EASE collaborative score; ``content``: tag/author cosine; ``text``: stated tags (large on purpose:
+    what the reader asks for comes first); ``popularity``: log MAL members; ``reviews``: log number of reviews
+    in the training ratings (in-domain popularity); ``era``: publication-year closeness to the history;
+    ``quality``: MAL mean score prior. The defaults were tuned on the dev split averaged over three hidden-title
+    draws (``bench.eval_recommend.tune_weights``); content is the unit.
     """
 
     cf: float = 0.2
     content: float = 1.0
     text: float = 4.0
-    popularity: float = 0.2
-    reviews: float = 1.0
+    popularity: float = 0.1
+    reviews: float = 0.5
+    era: float = 0.3
+    quality: float = 0.2
 
 
 @dataclass(frozen=True)
 class ModelParams:
-    """Fitting hyper-parameters: CF shrinkage (co-raters), content block weights (tags, authors, synopsis)."""
+    """Fitting hyper-parameters: EASE L2 penalty ``ease_lambda``; shrinkage of the explanation cosine
+    (co-raters); content block weights (tags, authors, synopsis); era kernel width ``era_sigma`` (years)."""
 
+    ease_lambda: float = 150.0
     shrinkage: float = 2.0
     tag_weight: float = 1.0
-    author_weight: float = 0.6
+    author_weight: float = 1.0
     synopsis_weight: float = 0.0
+    era_sigma: float = 3.0
+
+
+_YEAR = re.compile(r"(1[89]\d\d|20\d\d)")
+
+
+def start_year(item: CatalogItem) -> int | None:
+    """First four-digit year in ``item.published`` ("Aug  25, 1989 to ?" → 1989), None when absent."""
+    m = _YEAR.search(item.published or "")
+    return int(m.group(1)) if m else None
+
+
+def fit_ease(X: sp.csr_matrix, lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """EASE item-item weights (Steck 2019) of a binary (users, items) matrix, on the co-occurring items only.
+
+    Returns ``(active, B)``: ``active`` the item column indices that share a user with another item,
+    ``B`` (len(active), len(active)) float32 with ``B = -P / diag(P)`` column-wise, zero diagonal,
+    ``P = (X^T X + lam I)^-1`` by Cholesky (LAPACK potrf/potri). Items outside ``active`` have no
+    off-diagonal Gram entry, so their EASE column is zero and leaving them out changes nothing.
+    Raises numpy.linalg.LinAlgError if the Gram matrix is not positive definite (lam <= 0).
+    """
+    multi = np.flatnonzero(np.diff(X.indptr) >= 2)
+    active = np.unique(X[multi].indices) if len(multi) else np.zeros(0, dtype=int)
+    if len(active) == 0:
+        return active, np.zeros((0, 0), dtype=np.float32)
+    Xa = X[:, active]
+    G = (Xa.T @ Xa).toarray().astype(np.float64)
+    G[np.diag_indices_from(G)] += lam
+    chol, info = lapack.dpotrf(G, lower=False)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"EASE Gram matrix not positive definite (potrf info {info})")
+    P, info = lapack.dpotri(chol, lower=False)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"EASE inverse failed (potri info {info})")
+    P = np.triu(P) + np.triu(P, 1).T
+    B = (-P / np.diag(P)[None, :]).astype(np.float32)
+    np.fill_diagonal(B, 0.0)
+    return active, B
 
 
 def _history_weight(score: float) -> float:
@@ -263,8 +314,8 @@ def _history_weight(score: float) -> float:
 class HybridRecommender:
     """Personalised recommender over the catalog (implements ``core.ports.Recommender``).
 
-    Build with ``HybridRecommender.build(catalog)`` (~1 s fit + ~0.3 s reading ratings on the shipped data);
-    a query costs ~2 ms CPU including explanations.
+    Build with ``HybridRecommender.build(catalog)`` (~2 s fit incl. ~1 s EASE + ~0.3 s reading ratings on the shipped data);
+    a query costs ~3 ms CPU including explanations.
     ``weights`` are the fusion weights (``with_weights`` gives a copy sharing the fitted matrices).
     """
 
@@ -280,6 +331,9 @@ class HybridRecommender:
         review_popularity: np.ndarray,
         n_train_ratings: int,
         weights: FusionWeights = FusionWeights(),
+        ease: tuple[np.ndarray, np.ndarray] | None = None,
+        quality: np.ndarray | None = None,
+        era_sigma: float = ModelParams.era_sigma,
     ):
         self.catalog = catalog
         self.items: tuple[CatalogItem, ...] = tuple(catalog.items)
@@ -290,13 +344,26 @@ class HybridRecommender:
         self.tag_matrix = tag_matrix
         self.tag_names = tuple(tag_names)
         self._tag_col = {t: i for i, t in enumerate(self.tag_names)}
-        self._cf_csc = cf_sim.tocsc()
         self._content_t = content.T.tocsc()  # (features, items): column slices are cheap
         self._tags_dense = tag_matrix.toarray().astype(np.float32)  # ~5 MB; fast column sums for stated tags
         self.popularity = popularity
         self.review_popularity = review_popularity
         self.n_train_ratings = n_train_ratings
         self.weights = weights
+        n = len(self.items)
+        active, B = ease if ease is not None else (np.zeros(0, dtype=int), np.zeros((0, 0), dtype=np.float32))
+        self._ease_items = active  # catalog indices of the EASE titles
+        self._ease_B = B  # (active, active) float32
+        self._ease_pos = np.full(n, -1)
+        self._ease_pos[active] = np.arange(len(active))
+        self.quality = quality if quality is not None else np.zeros(n)
+        years = [start_year(it) for it in self.items]
+        known = [y for y in years if y is not None]
+        y0, y1 = (min(known), max(known)) if known else (0, 0)
+        self._year0 = y0
+        self._year_idx = np.array([y - y0 if y is not None else -1 for y in years])
+        span = np.arange(y1 - y0 + 1, dtype=float)
+        self._era_kernel = np.exp(-(((span[:, None] - span[None, :]) / era_sigma) ** 2))  # (years, years)
 
     # -- fitting --
 
@@ -325,7 +392,15 @@ class HybridRecommender:
         excluded = {(str(u), int(m)) for u, m in (exclude_ratings or ())}
         kept = [r for r in ratings if r.mal_id in index and (r.user_id, r.mal_id) not in excluded]
 
-        # collaborative: binary liked matrix → shrunk cosine over co-occurrence counts
+        # collaborative scoring: EASE on the binary "reviewed" matrix (any score)
+        all_users: dict[str, int] = {}
+        ar = [all_users.setdefault(r.user_id, len(all_users)) for r in kept]
+        ac = [index[r.mal_id] for r in kept]
+        reviewed = sp.csr_matrix((np.ones(len(ar)), (ar, ac)), shape=(max(len(all_users), 1), n_items))
+        reviewed.data[:] = 1.0
+        ease = fit_ease(reviewed, params.ease_lambda)
+
+        # explanations: binary liked matrix → shrunk cosine over co-occurrence counts
         users: dict[str, int] = {}
         rows, cols = [], []
         for r in kept:
@@ -371,9 +446,11 @@ class HybridRecommender:
         for r in kept:
             counts[index[r.mal_id]] += 1
         review_popularity = np.log1p(counts) / np.log1p(counts.max()) if counts.max() > 0 else counts
+        quality = np.clip((np.array([it.score for it in items], dtype=float) - 6.0) / 3.5, 0.0, 1.0)
 
         return cls(catalog, cf_sim.tocsr(), co_counts, content, tag_matrix.tocsr(), tag_names, popularity,
-                   review_popularity, n_train_ratings=len(kept), weights=weights)
+                   review_popularity, n_train_ratings=len(kept), weights=weights, ease=ease, quality=quality,
+                   era_sigma=params.era_sigma)
 
     def with_weights(self, weights: FusionWeights) -> "HybridRecommender":
         """A copy with other fusion weights, sharing the fitted matrices (for ablations and tuning)."""
@@ -392,27 +469,31 @@ class HybridRecommender:
     # -- scoring --
 
     def signals(self, history: Sequence[tuple[int, float]] = (), liked_text: str = "") -> dict[str, np.ndarray]:
-        """Raw per-item signals (arrays over ``self.items``), each scaled to [0, 1] by its maximum:
-        ``cf`` (sum of weighted item-item similarities), ``content`` (cosine to the liked-title profile),
-        ``text`` (share of stated tags carried, minus unwanted ones), ``popularity`` (log MAL members prior),
-        ``reviews`` (log review count in the training ratings)."""
+        """Per-item signals (float arrays over ``self.items``, each in [0, 1]; ``text`` may go negative):
+        ``cf`` (EASE score of every history title, any score, clipped at 0, divided by its maximum),
+        ``content`` (cosine to the liked-title profile, divided by its maximum), ``text`` (share of stated tags
+        carried, minus unwanted ones), ``era`` (mean publication-year kernel to the history titles),
+        ``popularity`` (log MAL members prior), ``reviews`` (log review count in the training ratings),
+        ``quality`` (MAL mean score prior)."""
         n = len(self.items)
         idx, w = [], []
+        seen: list[int] = []
         for mal_id, score in history:
             i = self.index.get(int(mal_id))
             if i is not None:
+                seen.append(i)
                 hw = _history_weight(float(score))
                 if hw > 0:
                     idx.append(i)
                     w.append(hw)
-        cf = np.zeros(n)
         content = np.zeros(n)
         if idx:
             wv = np.asarray(w)
-            cf = np.asarray(self._cf_csc[:, idx] @ wv).ravel()  # cf_sim is symmetric: column slice = row slice
             # float32 throughout: mixing dtypes would make scipy copy the 0.5M-entry matrix on every call
             profile = np.asarray(self._content_t[:, idx] @ wv.astype(np.float32)).ravel()
             content = (self.content @ profile).astype(np.float64) / wv.sum()
+        cf = self._ease_scores(seen)
+        era = self._era(seen)
         text = np.zeros(n)
         wanted, unwanted = parse_liked_text(liked_text)
         wanted_cols = [self._tag_col[t] for t in wanted if t in self._tag_col]
@@ -421,19 +502,41 @@ class HybridRecommender:
             text += self._tags_dense[:, wanted_cols].sum(axis=1) / len(wanted_cols)
         if unwanted_cols:
             text -= self._tags_dense[:, unwanted_cols].sum(axis=1)
-        out = {"cf": cf, "content": content, "text": text, "popularity": self.popularity,
-               "reviews": self.review_popularity}
+        out = {"cf": cf, "content": content, "text": text, "era": era, "popularity": self.popularity,
+               "reviews": self.review_popularity, "quality": self.quality}
         for key in ("cf", "content"):
             m = out[key].max()
             if m > 0:
                 out[key] = out[key] / m
         return out
 
+    def _ease_scores(self, seen: Sequence[int]) -> np.ndarray:
+        """EASE score ``x B`` (clipped at 0) over the catalog for the history catalog indices ``seen``."""
+        out = np.zeros(len(self.items))
+        rows = self._ease_pos[list(dict.fromkeys(seen))] if seen else np.zeros(0, dtype=int)
+        rows = rows[rows >= 0]
+        if len(rows):
+            out[self._ease_items] = np.maximum(self._ease_B[rows].sum(axis=0), 0.0)
+        return out
+
+    def _era(self, seen: Sequence[int]) -> np.ndarray:
+        """Mean Gaussian publication-year kernel between each catalog title and the history titles ``seen``
+        (0 for titles without a start year, or when no history title has one)."""
+        years = self._year_idx[list(seen)] if seen else np.zeros(0, dtype=int)
+        years = years[years >= 0]
+        out = np.zeros(len(self.items))
+        if len(years):
+            by_year = self._era_kernel[:, years].mean(axis=1)
+            known = self._year_idx >= 0
+            out[known] = by_year[self._year_idx[known]]
+        return out
+
     def fuse(self, signals: dict[str, np.ndarray], weights: FusionWeights | None = None) -> np.ndarray:
         """Weighted sum of the signals (per-item fused score; higher is better)."""
         w = weights or self.weights
         return (w.cf * signals["cf"] + w.content * signals["content"] + w.text * signals["text"]
-                + w.popularity * signals["popularity"] + w.reviews * signals["reviews"])
+                + w.era * signals["era"] + w.popularity * signals["popularity"] + w.reviews * signals["reviews"]
+                + w.quality * signals["quality"])
 
     def rank(self, fused: np.ndarray, k: int, blocked: Iterable[int]) -> list[int]:
         """Indices of the ``k`` best items by fused score, skipping the catalog indices in ``blocked``."""
@@ -483,7 +586,14 @@ class HybridRecommender:
             cf_block = self.cf_sim[liked][:, top].toarray()  # (liked, top)
             ct_block = (self.content[liked] @ self.content[top].T).toarray()
             lw = np.array([liked_w[j] for j in liked])[:, None]
-            contrib = lw * (self.weights.cf * cf_block + self.weights.content * ct_block)
+            ease_block = np.zeros_like(ct_block)  # EASE weights liked → pick, clipped at 0, scaled to [0, 1]
+            lp, tp = self._ease_pos[liked], self._ease_pos[top]
+            rr, cc = np.flatnonzero(lp >= 0), np.flatnonzero(tp >= 0)
+            if len(rr) and len(cc):
+                ease_block[np.ix_(rr, cc)] = np.maximum(self._ease_B[np.ix_(lp[rr], tp[cc])], 0.0)
+                if ease_block.max() > 0:
+                    ease_block /= ease_block.max()
+            contrib = lw * (self.weights.cf * ease_block + self.weights.content * ct_block)
         recs = []
         for col, i in enumerate(top):
             because: list[int] = []
