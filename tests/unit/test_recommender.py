@@ -8,7 +8,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from bench.eval_recommend import loo_cases, run_recommend_eval
+from bench.eval_recommend import bootstrap_ratio_interval, loo_cases, run_recommend_eval
 from cli.recommend_cmds import RequestError, parse_request, register
 from tools.backends.catalog import load_catalog
 from tools.backends.recommender import (
@@ -193,6 +193,15 @@ def test_eval_on_a_small_sample():
             assert 0.0 <= m[key] <= 1.0
         assert m["ndcg"] <= m["hit_rate"]
     assert summary["ratio"] >= 0 and isinstance(summary["target_met"], bool)
+    assert len(summary["ratio_ci95"]) == 2 and summary["ratio_ci95"][0] <= summary["ratio_ci95"][1]
+
+
+def test_bootstrap_ratio_interval_brackets_the_ratio():
+    model_hits = [1.0] * 30 + [0.0] * 170  # 0.15
+    base_hits = [1.0] * 10 + [0.0] * 190  # 0.05 → ratio 3
+    lo, hi = bootstrap_ratio_interval(model_hits, base_hits)
+    assert 1.5 < lo < 3.0 < hi < 8.0
+    assert bootstrap_ratio_interval([1.0, 0.0], [0.0, 0.0]) == (0.0, 0.0)
 
 
 def test_parse_request_validation():
