@@ -40,7 +40,7 @@ ABLATIONS: dict[str, FusionWeights] = {
     "cf_only": FusionWeights(**{**_OFF, "cf": 1.0}),
     "content_only": FusionWeights(**{**_OFF, "content": 1.0}),
     "era_only": FusionWeights(**{**_OFF, "era": 1.0}),
-    "popularity_only": FusionWeights(**{**_OFF, "popularity": 0.1, "reviews": 0.5, "quality": 0.2}),
+    "popularity_only": FusionWeights(**{**_OFF, "popularity": 0.2, "reviews": 0.5, "quality": 0.3}),
 }
 """Single-signal rankings (ties broken by catalog popularity order); popularity_only uses the default prior weights."""
 

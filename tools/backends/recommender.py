@@ -242,13 +242,13 @@ class FusionWeights:
     draws (``bench.eval_recommend.tune_weights``); content is the unit.
     """
 
-    cf: float = 0.2
+    cf: float = 0.3
     content: float = 1.0
     text: float = 4.0
-    popularity: float = 0.1
+    popularity: float = 0.2
     reviews: float = 0.5
     era: float = 0.3
-    quality: float = 0.2
+    quality: float = 0.3
 
 
 @dataclass(frozen=True)
