@@ -71,10 +71,27 @@ def _readable(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def database_unavailable_errors() -> tuple[type[BaseException], ...]:
+    """Exception classes meaning "the database is unreachable right now" (not a bug): psycopg's
+    OperationalError (refused/terminated connections, AdminShutdown) and InterfaceError, and psycopg_pool's
+    PoolTimeout/PoolClosed (no connection within the pool timeout, 5 s). Empty when psycopg is not installed."""
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError:  # pragma: no cover - the SQLite-only install
+        return ()
+    return (psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed)
+
+
+DB_RETRY_AFTER_S = 2
+"""Retry-After (s) sent with 503 ``database_unavailable``."""
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error through the envelope: ApiError (its status), UnknownThread (404 thread_not_found),
-    request validation (422 invalid_input), HTTP errors from routing (404/405...) and anything else (500 internal,
-    logged with its traceback, never shown to the client)."""
+    request validation (422 invalid_input), HTTP errors from routing (404/405...), an unreachable database
+    (503 database_unavailable with Retry-After, see ``database_unavailable_errors``) and anything else (500
+    internal, logged with its traceback, never shown to the client)."""
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -93,6 +110,16 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _STATUS_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(request, exc.status_code, code, message, getattr(exc, "headers", None))
+
+    async def _db_down(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable on %s %s: %s: %s", request.method, request.url.path,
+                    type(exc).__name__, str(exc).strip()[:200], extra={"error_kind": "database_unavailable"})
+        return error_response(request, 503, "database_unavailable",
+                              "the database is temporarily unavailable; retry shortly",
+                              {"Retry-After": str(DB_RETRY_AFTER_S)})
+
+    for exc_class in database_unavailable_errors():
+        app.add_exception_handler(exc_class, _db_down)
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
