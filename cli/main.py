@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "cli.orders_cmds",
     "cli.serve_cmds",
     "cli.bench_cmds",
+    "cli.admin_cmds",
     "cli.bench_models_cmds",
 )
 

@@ -31,6 +31,18 @@ class Settings(BaseSettings):
     pool_min_size: int = Field(2, description="psycopg AsyncConnectionPool min_size.")
     pool_max_size: int = Field(10, description="psycopg AsyncConnectionPool max_size.")
 
+    # catalog search backend (docs/search_backends.md)
+    search_backend: Literal["memory", "pgvector", "opensearch"] = Field("memory", description="Catalog index: in-process, pgvector on DATABASE_URL, or OpenSearch.")
+    search_dense_weight: float = Field(0.0, description="Weight of LSA dense vectors in fusion (0 = lexical + prior only).")
+    opensearch_url: str | None = Field(None, description="https://... of the OpenSearch cluster (search_backend=opensearch).")
+    opensearch_index: str = Field("manga-catalog", description="OpenSearch index name.")
+    opensearch_max_retries: int = Field(3, description="Retries on 429/502/503/504 from OpenSearch.")
+
+    # checkpoints (docs/persistence.md)
+    checkpoint_durability: Literal["sync", "async", "exit"] = Field("async", description="LangGraph durability of a turn: 'async' = a checkpoint per step (history/replay/fork inside a turn, Studio); 'exit' = one per turn or interrupt (~7x fewer bytes, for throughput).")
+    checkpoint_keep_last: int = Field(20, description="Retention: checkpoints kept per thread by `prune_checkpoints` (the latest is always kept).")
+    checkpoint_max_age_days: int | None = Field(30, description="Retention: drop checkpoints older than this (None = no age limit).")
+
     # conversation state
     message_window: int = Field(12, description="Messages kept in checkpointed state (older ones are trimmed).")
     max_reflections: int = Field(2, description="Default bound on reflect→think loops per specialist run.")

@@ -106,7 +106,8 @@ class Assistant:
 
         Shape: {thread_id, checkpoint_id, intents, agents, answer, items, orders, interrupt, timings_ms,
         usage, budget} (see ``result``).
-        ``durability`` ("sync" | "async" | "exit"; None = LangGraph's default "async", a checkpoint per step):
+        ``durability`` ("sync" | "async" | "exit"; None = ``settings.checkpoint_durability``, default "async",
+        a checkpoint per step — what history/replay/fork inside a turn and Studio need):
         "exit" writes one checkpoint per turn, or at an interrupt (docs/persistence.md).
         Raises ValueError for invalid text (nothing is written to the thread then).
         """
@@ -114,7 +115,7 @@ class Assistant:
         thread_id = thread_id or new_thread_id()
         t0 = time.perf_counter()
         cfg = self.config(thread_id, user_id)
-        extra = {"durability": durability} if durability else {}
+        extra = {"durability": durability or self.deps.settings.checkpoint_durability}
         await self.graph.ainvoke(await self.input_for(thread_id, user_id, text), cfg, context=self.context(user_id),
                                  **extra)
         total = (time.perf_counter() - t0) * 1000
@@ -124,11 +125,11 @@ class Assistant:
                      durability: Durability | None = None) -> AsyncIterator[tuple[str, Any]]:
         """Run one message streaming LangGraph events: yields (mode, payload) for modes 'updates',
         'messages' (writer tokens) and 'tasks' (node start/end), subgraphs included.
-        ``durability`` as in ``turn`` (None = LangGraph's default)."""
+        ``durability`` as in ``turn`` (None = ``settings.checkpoint_durability``)."""
         text = validate_text(text)
         cfg = self.config(thread_id, user_id)
         inp = await self.input_for(thread_id, user_id, text)
-        extra = {"durability": durability} if durability else {}
+        extra = {"durability": durability or self.deps.settings.checkpoint_durability}
         async for ns, mode, payload in self.graph.astream(inp, cfg, context=self.context(user_id),
                                                            stream_mode=["updates", "messages", "tasks"],
                                                            subgraphs=True, **extra):

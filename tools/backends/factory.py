@@ -16,6 +16,7 @@ from tools.backends.catalog import DEFAULT_CATALOG, load_catalog
 from tools.backends.seed import open_orders_repository
 from tools.backends.policies import MarkdownPolicyKB
 from tools.backends.recommender import HybridRecommender
+from tools.backends.search_factory import open_search_index
 from tools.backends.search_index import HybridIndex
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ async def open_deps(settings: Settings, pool: Any | None = None) -> Deps:
     lap("models")
     catalog = load_catalog()
     lap("catalog")
-    index = shared_index(catalog, settings.model_dir)
+    index = open_search_index(settings, catalog)
     lap("index")
     recommender = shared_recommender(catalog)
     lap("recommender")

@@ -68,7 +68,7 @@ def open_search_index(settings: Any, catalog: Any, pool: Any | None = None) -> S
     if backend == "memory":
         from tools.backends.factory import shared_index
 
-        return shared_index(catalog)
+        return shared_index(catalog, cache_dir)
 
     if backend == "pgvector":
         from psycopg.rows import dict_row
