@@ -15,6 +15,7 @@ from server.accounts import ThreadRegistry, open_accounts
 from server.errors import install_error_handlers
 from server.events import EventBroker, RunGuard, connect_redis
 from server.logs import RequestIdMiddleware
+from server.ratelimit import RateLimitMiddleware, limiter_from_env
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +71,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.threads = ThreadRegistry(accounts, assistant.persistence.checkpointer)
             app.state.run_guard = RunGuard(redis)
             app.state.broker = broker
+            app.state.rate_limiter = limiter_from_env(settings, redis)
             log.info("server ready", extra={"startup_ms": round((time.perf_counter() - t0) * 1000, 1),
                                             "database": assistant.persistence.backend, "events": broker.mode,
-                                            "auth": settings.auth})
+                                            "auth": settings.auth,
+                                            "rate_limit": app.state.rate_limiter.mode})
             if settings.auth == "off":
                 log.warning("MANGAASSIST_AUTH=off: dev mode, no API keys checked — local use only")
             yield
@@ -81,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   docs_url="/v1/docs", redoc_url=None, openapi_url="/v1/openapi.json")
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(RateLimitMiddleware)  # inside the request-id middleware: a 429 carries the request id
     app.add_middleware(RequestIdMiddleware)
 
     from server.routes import health, threads, ws
