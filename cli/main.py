@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "cli.bench_cmds",
     "cli.admin_cmds",
     "cli.bench_models_cmds",
+    "cli.soak_cmds",
 )
 
 for _name in _COMMAND_MODULES:
