@@ -158,7 +158,7 @@ def print_report(summary: dict) -> None:
     rows = [(k, hyb["per_kind"][k]) for k in hyb["per_kind"]] + [("overall", hyb["overall"])]
     for kind, m in rows:
         cells = [kind, str(m["n"]), f"{m['recall@1']:.3f}", f"{m['recall@10']:.3f}", f"{m['mrr@10']:.3f}"]
-        for name, bm in base.items():
+        for _name, bm in base.items():
             b = bm["overall"] if kind == "overall" else bm["per_kind"].get(kind, {})
             cells += [f"{b.get('recall@1', 0):.3f}", f"{b.get('recall@10', 0):.3f}"]
         table.add_row(*cells, style="bold" if kind == "overall" else None)

@@ -20,7 +20,7 @@ import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -28,7 +28,7 @@ from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict, Field
 
-from core.ports import Critique, Plan, RouterDecision
+from core.ports import RouterDecision
 from core.settings import Settings
 from nodes.prompts import AGENT_SYSTEM, CRITIC_SYSTEM, PLANNER_SYSTEM, REVIEW_SYSTEM, ROUTER_SYSTEM
 
@@ -101,7 +101,6 @@ class SimulatedChat(BaseChatModel):
     async def _answer(self, messages: list[BaseMessage], tools: list[dict]) -> AIMessage:
         system = str(messages[0].content) if messages and isinstance(messages[0], SystemMessage) else ""
         data = json.loads(str(messages[1].content)) if len(messages) > 1 else {}
-        names = [t["function"]["name"] for t in tools]
 
         def call(name: str, args: dict) -> AIMessage:
             return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"tu_{uuid.uuid4().hex[:10]}", "type": "tool_call"}])
@@ -205,7 +204,7 @@ async def run_model_bench(turns: int = 60, concurrency: int = 12, budget_ms: flo
                            "prices_usd_per_1m": {k: list(v) for k, v in settings.model_prices.items()}}
     try:
         for kind, script in (("single", SINGLE), ("multi", MULTI)):
-            async def one(i: int) -> dict:
+            async def one(i: int, script: tuple = script) -> dict:
                 async with sem:
                     t0 = time.perf_counter()
                     res = await assistant.turn(script[i % len(script)], None, users[i % len(users)] if users else "anonymous")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from cli.runtime import fail, print_json, run
@@ -13,8 +11,8 @@ from core.settings import get_settings
 def register(app: typer.Typer, eval_app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command()
     def prune(
-        keep_last: Optional[int] = typer.Option(None, "--keep-last", help="Checkpoints kept per thread (default: settings.checkpoint_keep_last)."),
-        max_age_days: Optional[float] = typer.Option(None, "--max-age-days", help="Also drop checkpoints older than this (default: settings)."),
+        keep_last: int | None = typer.Option(None, "--keep-last", help="Checkpoints kept per thread (default: settings.checkpoint_keep_last)."),
+        max_age_days: float | None = typer.Option(None, "--max-age-days", help="Also drop checkpoints older than this (default: settings)."),
     ) -> None:
         """Apply checkpoint retention to every thread in DATABASE_URL (the latest checkpoint is always kept)."""
         settings = get_settings()
@@ -28,9 +26,9 @@ def register(app: typer.Typer, eval_app: typer.Typer, bench_app: typer.Typer) ->
         async def main() -> dict:
             from dataclasses import asdict
 
-            from tools.backends.persistence import open_postgres_pool, prune_checkpoints
-
             from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+            from tools.backends.persistence import open_postgres_pool, prune_checkpoints
 
             pool = await open_postgres_pool(settings.database_url, 1, 2)
             try:

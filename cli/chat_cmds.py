@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 from rich.console import Console
 
@@ -20,8 +18,8 @@ def _render(console: Console, out: dict) -> None:
 def register(app: typer.Typer, eval_app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command()
     def chat(
-        message: Optional[str] = typer.Argument(None, help="One message; omit for an interactive chat."),
-        thread: Optional[str] = typer.Option(None, "--thread", help="Thread id to continue (new thread if omitted)."),
+        message: str | None = typer.Argument(None, help="One message; omit for an interactive chat."),
+        thread: str | None = typer.Option(None, "--thread", help="Thread id to continue (new thread if omitted)."),
         user: str = typer.Option("u_ben", "--user", help="Authenticated customer id (see `mangaassist demo-users`)."),
         as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object for the turn."),
     ) -> None:

@@ -12,8 +12,8 @@ def register(app: typer.Typer, eval_app: typer.Typer, bench_app: typer.Typer) ->
     async def _with_repo(fn):
         from contextlib import AsyncExitStack
 
-        from tools.backends.seed import open_orders_repository
         from tools.backends.persistence import open_postgres_pool
+        from tools.backends.seed import open_orders_repository
 
         settings = get_settings()
         async with AsyncExitStack() as stack:

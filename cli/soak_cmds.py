@@ -16,7 +16,7 @@ def register(app: typer.Typer, eval_app: typer.Typer, bench_app: typer.Typer) ->
         seconds: float = typer.Option(600.0, "--seconds", help="Duration (s), > 0."),
         url: str = typer.Option(None, "--url", help="A running server on 127.0.0.1 (default: start our own with "
                                                    "this environment: DATABASE_URL, REDIS_URL, profile)."),
-        key: list[str] = typer.Option(None, "--key", help="API key(s) for --url (repeatable)."),
+        key: list[str] = typer.Option(None, "--key", help="API key(s) for --url (repeatable)."),  # noqa: B008
         pid: int = typer.Option(None, "--pid", help="With --url: the server's pid, for RSS."),
         as_json: bool = typer.Option(False, "--json", help="Print only the JSON line."),
     ) -> None:

@@ -55,13 +55,13 @@ class TurnBudget:
     degraded: list[str] = field(default_factory=list)
 
     @classmethod
-    def start(cls, latency_budget_ms: float, deadline_epoch_ms: float | None = None, **usd_left: float) -> "TurnBudget":
+    def start(cls, latency_budget_ms: float, deadline_epoch_ms: float | None = None, **usd_left: float) -> TurnBudget:
         """A budget starting now (or ending at ``deadline_epoch_ms`` when the caller fixed the deadline)."""
         deadline = deadline_epoch_ms if deadline_epoch_ms is not None else now_ms() + latency_budget_ms
         return cls(latency_budget_ms=float(latency_budget_ms), deadline_epoch_ms=float(deadline), **usd_left)
 
     @classmethod
-    def from_state(cls, data: Mapping[str, Any] | None, context: Any = None, spent_usd: float = 0.0) -> "TurnBudget":
+    def from_state(cls, data: Mapping[str, Any] | None, context: Any = None, spent_usd: float = 0.0) -> TurnBudget:
         """Rebuild from the state dict written by ``to_state``; ``spent_usd`` already spent since it was
         written (earlier nodes of the same branch). No dict = a fresh budget from ``context`` (a graph
         entered without classify, e.g. a specialist compiled alone). ``context.deadline_epoch_ms`` (set by

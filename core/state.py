@@ -9,10 +9,9 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Any
 
-from typing_extensions import TypedDict
-
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
+from typing_extensions import TypedDict
 
 RESET = {"__reset__": True}
 """Write this (alone, in a list) to a ``results`` channel to clear it at the start of a turn."""

@@ -31,7 +31,7 @@ def last_human_text(messages: list[Any]) -> str:
 
 def usage_day_key(ts: float | None = None) -> str:
     """The UTC day (YYYY-MM-DD) a spend is booked on."""
-    return dt.datetime.fromtimestamp(ts if ts is not None else time.time(), dt.timezone.utc).strftime("%Y-%m-%d")
+    return dt.datetime.fromtimestamp(ts if ts is not None else time.time(), dt.UTC).strftime("%Y-%m-%d")
 
 
 USAGE_NAMESPACE = "usage"

@@ -16,8 +16,8 @@ from graphs.supervisor import build_supervisor
 from tools.backends.cache import InProcessCache
 from tools.backends.catalog import load_catalog
 from tools.backends.factory import build_models, shared_index, shared_recommender
-from tools.backends.seed import open_orders_repository
 from tools.backends.policies import MarkdownPolicyKB
+from tools.backends.seed import open_orders_repository
 
 
 @pytest.fixture(scope="session")

@@ -15,12 +15,11 @@ from bench.model_latency import simulated_models, simulated_settings
 from graphs.app import Assistant
 from graphs.supervisor import build_supervisor
 from nodes.supervisor import USAGE_NAMESPACE, usage_day_key
-from tests.graph.conftest import assistant, demo, deps, shared  # noqa: F401  (fixtures: real catalog, index, router, orders)
 
 HAIKU, SONNET = "sim:claude-3-haiku", "sim:claude-3-5-sonnet"
 
 
-def sim_assistant(deps, per_model=None, latency=None, **settings_over) -> Assistant:  # noqa: F811
+def sim_assistant(deps, per_model=None, latency=None, **settings_over) -> Assistant:
     settings = simulated_settings(deps.settings, **settings_over)
     models, _ = simulated_models(settings, deps.models, latency or {"haiku": 10, "sonnet": 10}, per_model=per_model)
     d = dataclasses.replace(deps, settings=settings, models=models)
@@ -34,7 +33,7 @@ async def run_turn(assistant: Assistant, text: str, thread: str, user: str = "u_
     return await assistant.result(thread, user, (time.perf_counter() - t0) * 1000)
 
 
-async def test_parallel_branches_cost_the_slowest_not_the_sum(deps):  # noqa: F811
+async def test_parallel_branches_cost_the_slowest_not_the_sum(deps):
     a = sim_assistant(deps, per_model={SONNET: {"latency_ms": 1200}})
     out = await run_turn(a, "Do you have Berserk and what is your return policy?", "t-par")
     assert set(out["agents"]) == {"search", "conversation"}
@@ -44,7 +43,7 @@ async def test_parallel_branches_cost_the_slowest_not_the_sum(deps):  # noqa: F8
     assert out["budget"]["degraded"] == []
 
 
-async def test_writer_overrun_degrades_and_answers_within_budget(deps):  # noqa: F811
+async def test_writer_overrun_degrades_and_answers_within_budget(deps):
     a = sim_assistant(deps, per_model={SONNET: {"latency_ms": 2500}})
     out = await run_turn(a, "Do you have Berserk?", "t-over", latency_budget_ms=2000)
     assert "Berserk" in out["answer"]
@@ -54,7 +53,7 @@ async def test_writer_overrun_degrades_and_answers_within_budget(deps):  # noqa:
     assert writer[0] == (SONNET, "error:timeout") and writer[-1] == ("local:writer", "ok")
 
 
-async def test_short_budget_skips_reflection_and_uses_fewer_items(deps):  # noqa: F811
+async def test_short_budget_skips_reflection_and_uses_fewer_items(deps):
     a = sim_assistant(deps)
     out = await run_turn(a, "Do you have Berserk?", "t-short", latency_budget_ms=1000)
     assert {"skip_reflection", "fewer_items"} <= set(out["budget"]["degraded"])
@@ -62,7 +61,7 @@ async def test_short_budget_skips_reflection_and_uses_fewer_items(deps):  # noqa
     assert not any(c["role"] == "reflect" for c in out["usage"]["calls"])
 
 
-async def test_cached_answer_when_the_writer_cannot_fit(deps):  # noqa: F811
+async def test_cached_answer_when_the_writer_cannot_fit(deps):
     a = sim_assistant(deps)
     first = await run_turn(a, "Do you have Vinland Saga?", "t-c1")
     assert first["budget"]["degraded"] == []
@@ -72,7 +71,7 @@ async def test_cached_answer_when_the_writer_cannot_fit(deps):  # noqa: F811
     assert not any(c["role"] == "writer" for c in second["usage"]["calls"])
 
 
-async def test_usage_per_turn_session_and_user_day_match_the_scripted_usage(deps):  # noqa: F811
+async def test_usage_per_turn_session_and_user_day_match_the_scripted_usage(deps):
     a = sim_assistant(deps, per_model={HAIKU: {"usage": (100, 20)}, SONNET: {"usage": (1000, 200)}})
     out = await run_turn(a, "Do you have Berserk?", "t-acc", user="u_acc")
     calls = out["usage"]["calls"]
@@ -92,7 +91,7 @@ async def test_usage_per_turn_session_and_user_day_match_the_scripted_usage(deps
     assert again["budget"]["usd_left_session"] == pytest.approx(a.deps.settings.usd_budget_session - 2 * usd, abs=1e-9)
 
 
-async def test_usd_budget_is_enforced_before_the_call(deps):  # noqa: F811
+async def test_usd_budget_is_enforced_before_the_call(deps):
     a = sim_assistant(deps, per_model={HAIKU: {"usage": (100, 20)}, SONNET: {"usage": (1000, 200)}},
                       usd_budget_user_day=0.001)
     await a.graph.store.aput((USAGE_NAMESPACE, "u_spent"), usage_day_key(), {"usd": 0.001, "turns": 50})
@@ -111,7 +110,7 @@ async def test_local_profile_reports_zero_usage(assistant):
         3000 - out["budget"]["latency_ms"], abs=0.05)
 
 
-async def test_order_agent_acts_only_on_the_authenticated_user(deps, demo):  # noqa: F811
+async def test_order_agent_acts_only_on_the_authenticated_user(deps, demo):
     users = sorted(demo)
     me, other = users[0], users[1]
     other_order = next(o for ids in demo[other].values() for o in ids)

@@ -10,8 +10,7 @@ import pytest
 
 from core.ports import Plan, PlanStep
 from nodes.plan import focus_from, plan_levels, step_failed
-from tests.graph.conftest import deps, shared  # noqa: F401
-from tests.unit.test_budget_graph import run_turn, sim_assistant
+from tests.graph.test_budget_graph import run_turn, sim_assistant
 from tools.backends.models.bedrock import validate_plan
 from tools.backends.models.resilience import MalformedOutput
 
@@ -64,9 +63,10 @@ class ScriptedPlanner:
 
 
 def with_planner(a, planner):
+    from langgraph.checkpoint.memory import InMemorySaver
+
     from graphs.app import Assistant
     from graphs.supervisor import build_supervisor
-    from langgraph.checkpoint.memory import InMemorySaver
 
     d = dataclasses.replace(a.deps, models=dataclasses.replace(a.deps.models, planner=planner))
     return Assistant(build_supervisor(d).compile(checkpointer=InMemorySaver()), d, None)

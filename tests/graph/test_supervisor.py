@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from core.context import Context
 from langchain_core.messages import HumanMessage
+
+from core.context import Context
 
 
 async def test_multi_intent_fans_out_in_parallel_and_merges(assistant):
@@ -67,7 +68,7 @@ async def test_cancel_shipped_order_is_refused_without_interrupt(assistant, demo
 async def test_reflection_is_bounded_by_context(assistant):
     cfg = {"configurable": {"thread_id": "reflect-bound"}}
     thinks = 0
-    async for ns, update in assistant.graph.astream({"messages": [HumanMessage("do you have qqqqxzzv vol 2")]},
+    async for _ns, update in assistant.graph.astream({"messages": [HumanMessage("do you have qqqqxzzv vol 2")]},
                                                      cfg, context=Context(user_id="u_ben", max_reflections=1),
                                                      stream_mode="updates", subgraphs=True):
         thinks += "think" in update

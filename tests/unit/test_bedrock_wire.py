@@ -210,10 +210,11 @@ async def test_profile_writer_and_think_over_converse():
     a = client("us-east-1")
     settings = Settings(model_streaming=False, aws_fallback_region=None)
     models = build_bedrock_models(settings, fallback=_Local(), clients={"us-east-1": a})
-    from nodes.prompts import writer_messages
-    from core.ports import WriteTask
-    from tools.search import SearchInput
     from langchain_core.tools import StructuredTool
+
+    from core.ports import WriteTask
+    from nodes.prompts import writer_messages
+    from tools.search import SearchInput
 
     search = StructuredTool.from_function(lambda query, k=5: "", name="search_catalog", description="Search.", args_schema=SearchInput)
     with Stubber(a) as st:

@@ -4,7 +4,14 @@ from langchain_core.messages import AIMessage
 
 from core.ports import RouterDecision
 from core.state import RESET, merge_dicts, results_reducer
-from nodes.routing import agent_node, drop_subsumed, order_results, resolve_intents, route_after_reflect, route_after_think
+from nodes.routing import (
+    agent_node,
+    drop_subsumed,
+    order_results,
+    resolve_intents,
+    route_after_reflect,
+    route_after_think,
+)
 
 
 def test_agent_node_maps_every_label():

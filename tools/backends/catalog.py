@@ -122,7 +122,7 @@ class InMemoryCatalog:
         self._by_id = {it.mal_id: it for it in self.items}
 
     @classmethod
-    def from_csv(cls, path: Path = DEFAULT_CATALOG, limit: int | None = None) -> "InMemoryCatalog":
+    def from_csv(cls, path: Path = DEFAULT_CATALOG, limit: int | None = None) -> InMemoryCatalog:
         """Read a catalog CSV (plain or .gz). ``limit`` keeps the first N (most popular) rows, for tests."""
         items = []
         for row in read_rows(path):

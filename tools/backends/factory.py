@@ -13,11 +13,11 @@ from core.errors import ConfigurationError
 from core.settings import Settings
 from tools.backends.cache import open_cache
 from tools.backends.catalog import DEFAULT_CATALOG, load_catalog
-from tools.backends.seed import open_orders_repository
 from tools.backends.policies import MarkdownPolicyKB
 from tools.backends.recommender import HybridRecommender
 from tools.backends.search_factory import open_search_index
 from tools.backends.search_index import HybridIndex
+from tools.backends.seed import open_orders_repository
 
 log = logging.getLogger(__name__)
 

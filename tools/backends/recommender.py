@@ -376,7 +376,7 @@ class HybridRecommender:
         weights: FusionWeights = FusionWeights(),
         params: ModelParams = ModelParams(),
         ratings: Sequence[Rating] | None = None,
-    ) -> "HybridRecommender":
+    ) -> HybridRecommender:
         """Fit the collaborative and content models once.
 
         ``ratings_path``: the review-score CSV (default: the shipped MAL file); ``ratings`` overrides it with
@@ -452,7 +452,7 @@ class HybridRecommender:
                    review_popularity, n_train_ratings=len(kept), weights=weights, ease=ease, quality=quality,
                    era_sigma=params.era_sigma)
 
-    def with_weights(self, weights: FusionWeights) -> "HybridRecommender":
+    def with_weights(self, weights: FusionWeights) -> HybridRecommender:
         """A copy with other fusion weights, sharing the fitted matrices (for ablations and tuning)."""
         clone = object.__new__(HybridRecommender)
         clone.__dict__.update(self.__dict__)

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import math
 import pickle
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -88,7 +86,7 @@ class LsaEmbedder:
         self.dim = int(svd.n_components)
 
     @classmethod
-    def fit(cls, documents: Sequence[str], dim: int = 128, seed: int = 0) -> "LsaEmbedder":
+    def fit(cls, documents: Sequence[str], dim: int = 128, seed: int = 0) -> LsaEmbedder:
         """Fit on raw documents (normalised internally). ``dim`` must be < the vocabulary size."""
         vec = _char_vectorizer()
         x = vec.fit_transform([normalize(d) for d in documents])
@@ -97,7 +95,7 @@ class LsaEmbedder:
         return cls(vec, svd)
 
     @classmethod
-    def fit_catalog(cls, items: Sequence[CatalogItem], dim: int = 128, seed: int = 0) -> "LsaEmbedder":
+    def fit_catalog(cls, items: Sequence[CatalogItem], dim: int = 128, seed: int = 0) -> LsaEmbedder:
         """Fit on one document per catalog title (title variants + authors)."""
         return cls.fit([_item_document(it) for it in items], dim=dim, seed=seed)
 
@@ -238,7 +236,7 @@ class HybridIndex:
         dense: bool = False,
         cache_dir: Path | None = None,
         catalog_path: Path | None = None,
-    ) -> "HybridIndex":
+    ) -> HybridIndex:
         """Build over ``catalog`` (anything with ``.items``: a sequence of CatalogItem, e.g. ``load_catalog()``).
 
         With ``cache_dir`` and ``catalog_path``, the fitted index is pickled under

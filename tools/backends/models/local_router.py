@@ -23,8 +23,8 @@ plus ~3 s to build the dataset; loading takes about 0.3-1.3 s.
 from __future__ import annotations
 
 import os
-import re
 import pathlib
+import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -347,7 +347,7 @@ class LocalRouter:
     @classmethod
     def train(cls, dataset: router_data.RouterDataset, catalog: InMemoryCatalog | None = None,
               alpha: float = 1e-5, epochs: int = 15, cue_rule: bool = True, use_similarity: bool = True,
-              char_max: int = 150_000, seed: int = 0) -> "LocalRouter":
+              char_max: int = 150_000, seed: int = 0) -> LocalRouter:
         """Fit on ``dataset.train``; tune per-label thresholds on ``dataset.dev`` (if any) by F1.
 
         ``alpha`` is the L2 strength and ``epochs`` the passes of each SGD logistic model
@@ -396,7 +396,7 @@ class LocalRouter:
         return router_data.data_fingerprint(MODEL_VERSION + pathlib.Path(__file__).read_text(encoding="utf-8"))[:16]
 
     @classmethod
-    def load_or_train(cls, cache_dir: pathlib.Path) -> "LocalRouter":
+    def load_or_train(cls, cache_dir: pathlib.Path) -> LocalRouter:
         """Load ``<cache_dir>/local_router-<cache_key>.joblib``; if absent, build the dataset, train, save atomically.
 
         ``cache_dir`` is normally ``core.settings.get_settings().model_dir`` (shared by runs and tests, so a

@@ -22,10 +22,12 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 from botocore.exceptions import (
     ClientError,
-    ConnectionError as BotoConnectionError,
     ConnectTimeoutError,
     NoCredentialsError,
     ReadTimeoutError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
 )
 from langchain_core.exceptions import OutputParserException
 from pydantic import ValidationError
@@ -236,7 +238,7 @@ class FallbackChain:
                             chunk = await asyncio.wait_for(it.__anext__(), timeout)
                         except StopAsyncIteration:
                             break
-                        except asyncio.TimeoutError as exc:
+                        except TimeoutError as exc:
                             raise DeadlineExceeded(f"{tier.name}: deadline while streaming") from exc
                         usage = chunk if usage is None else usage + chunk
                         if getattr(chunk, "content", None):
@@ -306,7 +308,7 @@ class FallbackChain:
             return await tier.call(payload, timeout)
         try:
             return await asyncio.wait_for(tier.call(payload, timeout), timeout)
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise DeadlineExceeded(f"{tier.name}: exceeded {timeout * 1000:.0f} ms") from exc
 
     def _record(self, scope: Any, tier: Tier, i: int, outcome: str, raw: Any = None, ms: float = 0.0,
