@@ -15,6 +15,16 @@ from server.accounts import ThreadRegistry, open_accounts
 from server.errors import install_error_handlers
 from server.events import EventBroker, RunGuard, connect_redis
 from server.logs import RequestIdMiddleware
+from server.observability import (
+    ActivityStream,
+    GraphObserver,
+    HttpMetricsMiddleware,
+    Metrics,
+    build_router,
+    instrument_cache,
+    instrument_checkpointer,
+    make_tracer,
+)
 from server.ratelimit import RateLimitMiddleware, limiter_from_env
 
 log = logging.getLogger(__name__)
@@ -72,6 +82,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.run_guard = RunGuard(redis)
             app.state.broker = broker
             app.state.rate_limiter = limiter_from_env(settings, redis)
+            # operator signals: metrics, optional traces, activity stream, fed by one callback handler
+            app.state.metrics = Metrics()
+            app.state.activity = ActivityStream(redis)
+            app.state.tracer = make_tracer()
+            assistant.graph = assistant.graph.with_config(
+                callbacks=[GraphObserver(app.state.metrics, app.state.tracer, app.state.activity)])
+            instrument_checkpointer(assistant.persistence.checkpointer, app.state.metrics)
+            instrument_cache(assistant.deps.cache, app.state.metrics)
+            if app.state.tracer is not None:
+                stack.callback(app.state.tracer.provider.shutdown)
             log.info("server ready", extra={"startup_ms": round((time.perf_counter() - t0) * 1000, 1),
                                             "database": assistant.persistence.backend, "events": broker.mode,
                                             "auth": settings.auth,
@@ -84,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   docs_url="/v1/docs", redoc_url=None, openapi_url="/v1/openapi.json")
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(RateLimitMiddleware)  # inside the request-id middleware: a 429 carries the request id
     app.add_middleware(RequestIdMiddleware)
 
@@ -92,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router, prefix="/v1")
     app.include_router(threads.router, prefix="/v1")
     app.include_router(ws.router, prefix="/v1")
+    app.include_router(build_router())
     try:  # Engineer B's LangGraph Agent Server API subset, mounted at the root when present
         lgapi = importlib.import_module("server.routes.lgapi")
     except ModuleNotFoundError as exc:

@@ -87,6 +87,13 @@ DB_RETRY_AFTER_S = 2
 """Retry-After (s) sent with 503 ``database_unavailable``."""
 
 
+def _count(request: Request, kind: str) -> None:
+    """Count an error of ``kind`` in the Prometheus metrics (``app.state.metrics``, when the lifespan set it)."""
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.error(kind)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error through the envelope: ApiError (its status), UnknownThread (404 thread_not_found),
     request validation (422 invalid_input), HTTP errors from routing (404/405...), an unreachable database
@@ -112,6 +119,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(request, exc.status_code, code, message, getattr(exc, "headers", None))
 
     async def _db_down(request: Request, exc: Exception) -> JSONResponse:
+        _count(request, "database_unavailable")
         log.warning("database unavailable on %s %s: %s: %s", request.method, request.url.path,
                     type(exc).__name__, str(exc).strip()[:200], extra={"error_kind": "database_unavailable"})
         return error_response(request, 503, "database_unavailable",
@@ -123,5 +131,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
+        _count(request, "internal")
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(request, 500, "internal", "internal server error")

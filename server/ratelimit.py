@@ -24,7 +24,8 @@ from server.events import Breaker
 log = logging.getLogger(__name__)
 
 DEFAULT_RATE_PER_S = 20.0
-"""Sustained requests per second per caller (env MANGAASSIST_RATE_LIMIT_PER_S; 0 disables limiting)."""
+"""Recommended sustained requests per second per caller (the constructor default; the server reads env
+MANGAASSIST_RATE_LIMIT_PER_S, off when unset or 0)."""
 DEFAULT_BURST = 40
 """Bucket capacity: requests a caller may send at once after being idle (env MANGAASSIST_RATE_LIMIT_BURST)."""
 EXEMPT_PATHS = ("/v1/health", "/v1/ready", "/metrics", "/v1/docs", "/v1/openapi.json")
@@ -110,11 +111,13 @@ class TokenBucketLimiter:
 
 def limiter_from_env(settings: Any, redis: Any | None) -> TokenBucketLimiter:
     """A limiter configured from ``settings.rate_limit_per_s`` / ``settings.rate_limit_burst`` when those fields
-    exist, else env MANGAASSIST_RATE_LIMIT_PER_S / MANGAASSIST_RATE_LIMIT_BURST, else the defaults (20/s, 40)."""
+    exist, else env MANGAASSIST_RATE_LIMIT_PER_S / MANGAASSIST_RATE_LIMIT_BURST (recommended in production:
+    DEFAULT_RATE_PER_S=20, DEFAULT_BURST=40); without either the server does not limit (0 = off), so existing
+    deployments and test clients are unchanged until an operator opts in."""
     rate = getattr(settings, "rate_limit_per_s", None)
     burst = getattr(settings, "rate_limit_burst", None)
     if rate is None:
-        rate = float(os.environ.get("MANGAASSIST_RATE_LIMIT_PER_S", DEFAULT_RATE_PER_S))
+        rate = float(os.environ.get("MANGAASSIST_RATE_LIMIT_PER_S", 0.0))
     if burst is None:
         burst = int(os.environ.get("MANGAASSIST_RATE_LIMIT_BURST", DEFAULT_BURST))
     return TokenBucketLimiter(float(rate), int(burst), redis)
