@@ -67,8 +67,10 @@ def make_recommend_tools(deps: Deps) -> list[BaseTool]:
             if it is None:
                 continue
             because = [deps.catalog.get(b).title for b in r.because_of if deps.catalog.get(b)]
+            explain = getattr(deps.recommender, "explain", None)  # HybridRecommender: reasons in both languages
+            reason_ja = explain(r, "ja", preferences) if explain else ""
             items.append({**it.summary(), "genres": list(it.genres[:4]), "score": round(float(r.score), 4),
-                          "reason": r.reason, "because_of": because})
+                          "reason": r.reason, "reason_ja": reason_ja, "because_of": because})
         seed_views = [deps.catalog.get(m).summary() for m in seeds if deps.catalog.get(m)]
         content = "\n".join(f"{i['mal_id']}: {i['title']} — {i['reason']}" for i in items) or "no picks"
         return content, {"kind": "recommend", "seeds": seed_views, "preferences": preferences, "items": items}
