@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli.runtime import fail, print_json, run
+from cli.runtime import fail, print_json, run, small_pool
 from core.settings import get_settings
 
 
@@ -12,15 +12,11 @@ def register(app: typer.Typer, eval_app: typer.Typer, bench_app: typer.Typer) ->
     async def _with_repo(fn):
         from contextlib import AsyncExitStack
 
-        from tools.backends.persistence import open_postgres_pool
         from tools.backends.seed import open_orders_repository
 
         settings = get_settings()
         async with AsyncExitStack() as stack:
-            pool = None
-            if settings.database_url:
-                pool = await open_postgres_pool(settings.database_url, 1, 2)
-                stack.push_async_callback(pool.close)
+            pool = await small_pool(settings, stack)
             repo = await open_orders_repository(settings, pool=pool)
             stack.push_async_callback(repo.close)
             return await fn(repo)

@@ -44,6 +44,18 @@ async def with_assistant(fn: Callable[[Any], Awaitable[T]]) -> T:
         return await fn(assistant)
 
 
+async def small_pool(settings: Any, stack: AsyncExitStack) -> Any | None:
+    """A 1-2 connection psycopg pool on DATABASE_URL for admin commands (closed by ``stack``), or None
+    when the embedded SQLite defaults are in use."""
+    if not settings.database_url:
+        return None
+    from tools.backends.persistence import open_postgres_pool
+
+    pool = await open_postgres_pool(settings.database_url, 1, 2)
+    stack.push_async_callback(pool.close)
+    return pool
+
+
 def print_json(obj: Any) -> None:
     """One JSON object on one line (UTF-8, no ASCII escaping)."""
     typer.echo(json.dumps(obj, ensure_ascii=False, default=str))

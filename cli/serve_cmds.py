@@ -8,21 +8,17 @@ from typing import Any
 
 import typer
 
-from cli.runtime import fail, print_json, run
+from cli.runtime import fail, print_json, run, small_pool
 from core.settings import get_settings
 
 
 async def _with_accounts(fn: Callable[[Any], Awaitable[Any]]) -> Any:
     """Open the accounts repository on the configured database (Postgres with DATABASE_URL, else SQLite)."""
     from server.accounts import open_accounts
-    from tools.backends.persistence import open_postgres_pool
 
     settings = get_settings()
     async with AsyncExitStack() as stack:
-        pool = None
-        if settings.database_url:
-            pool = await open_postgres_pool(settings.database_url, 1, 2)
-            stack.push_async_callback(pool.close)
+        pool = await small_pool(settings, stack)
         accounts = await open_accounts(settings, pool=pool)
         stack.push_async_callback(accounts.close)
         return await fn(accounts)
