@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # operator signals: metrics, optional traces, activity stream, fed by one callback handler
             app.state.metrics = Metrics()
             app.state.activity = ActivityStream(redis)
+            stack.push_async_callback(app.state.activity.aclose)
             app.state.tracer = make_tracer()
             assistant.graph = assistant.graph.with_config(
                 callbacks=[GraphObserver(app.state.metrics, app.state.tracer, app.state.activity)])

@@ -147,7 +147,8 @@ class ActivityStream:
         self.breaker = Breaker()
         self._local: dict[str, deque] = defaultdict(lambda: deque(maxlen=maxlen))
         self._waiters: dict[str, set[asyncio.Queue]] = defaultdict(set)
-        self._pending: set[asyncio.Task] = set()
+        self._outbox: asyncio.Queue = asyncio.Queue(10_000)
+        self._writer: asyncio.Task | None = None
 
     def publish_nowait(self, thread_id: str, event: dict) -> None:
         """Append ``event`` (never blocks the run: the Redis write is a background task)."""
@@ -159,20 +160,42 @@ class ActivityStream:
                 q.get_nowait()
             q.put_nowait(event)
         if self.redis is not None and not self.breaker.open:
-            try:
-                task = asyncio.get_running_loop().create_task(self._xadd(thread_id, event))
-            except RuntimeError:
-                return
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+            # one writer task drains an outbox in order: concurrent XADDs on pooled connections could reorder
+            if self._writer is None or self._writer.done():
+                try:
+                    self._writer = asyncio.get_running_loop().create_task(self._write_forever())
+                except RuntimeError:
+                    return
+            if self._outbox.full():
+                self._outbox.get_nowait()
+            self._outbox.put_nowait((thread_id, event))
 
-    async def _xadd(self, thread_id: str, event: dict) -> None:
-        try:
-            await self.redis.xadd(ACTIVITY_STREAM.format(thread_id), {"e": json.dumps(event, default=str)},
+    async def _write_forever(self) -> None:
+        while True:
+            batch = [await self._outbox.get()]
+            while not self._outbox.empty() and len(batch) < 500:
+                batch.append(self._outbox.get_nowait())
+            if self.breaker.open:
+                continue
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for thread_id, event in batch:
+                        pipe.xadd(ACTIVITY_STREAM.format(thread_id), {"e": json.dumps(event, default=str)},
                                   maxlen=self.maxlen, approximate=True)
-        except Exception as exc:
-            log.warning("activity stream: redis unavailable (%s); in-process only", exc)
-            self.breaker.trip()
+                    await pipe.execute()
+            except Exception as exc:
+                log.warning("activity stream: redis unavailable (%s); in-process only", exc)
+                self.breaker.trip()
+
+    async def aclose(self) -> None:
+        """Stop the Redis writer (pending events are dropped)."""
+        if self._writer is not None:
+            self._writer.cancel()
+            try:
+                await self._writer
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._writer = None
 
     def recent(self, thread_id: str, n: int = 100) -> list[dict]:
         """The last ``n`` events of the thread seen by this process."""
@@ -233,6 +256,7 @@ class GraphObserver(BaseCallbackHandler):
         self.tracer = tracer
         self.activity = activity
         self._runs: dict[UUID, dict] = {}
+        self._thread_of: dict[UUID, str] = {}  # every open chain run (tracked or not) → its thread id
 
     # ---- helpers -------------------------------------------------------------------------------------
 
@@ -241,7 +265,8 @@ class GraphObserver(BaseCallbackHandler):
         md = metadata or {}
         parent = self._runs.get(parent_run_id) if parent_run_id else None
         rec = {"kind": kind, "name": name, "t0": time.perf_counter(), "span": None,
-               "thread_id": (parent or {}).get("thread_id") or md.get("thread_id") or "",
+               "thread_id": (parent or {}).get("thread_id") or self._thread_of.get(parent_run_id) or md.get("thread_id")
+               or "",
                "agent": _agent(md.get("langgraph_checkpoint_ns", ""))}
         if kind == "turn":
             rec["user"] = hash_user(md.get("user_id", ""))
@@ -286,6 +311,7 @@ class GraphObserver(BaseCallbackHandler):
                        tags: list[str] | None = None, metadata: dict | None = None, **kwargs: Any) -> None:
         name = kwargs.get("name") or (serialized or {}).get("name") or ""
         md = metadata or {}
+        self._thread_of[run_id] = self._thread_of.get(parent_run_id, "") or str(md.get("thread_id") or "")
         if parent_run_id is None:
             rec = self._start(run_id, None, "turn", name, md)
             self._activity(rec, "turn_start")
@@ -297,6 +323,7 @@ class GraphObserver(BaseCallbackHandler):
             self._activity(rec, "node_start", node=name)
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._thread_of.pop(run_id, None)
         rec, dt = self._end(run_id)
         if rec is None:
             return
@@ -310,6 +337,7 @@ class GraphObserver(BaseCallbackHandler):
             self._activity(rec, "node_end", node=rec["name"], ms=round(dt * 1000, 2))
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._thread_of.pop(run_id, None)
         rec, dt = self._end(run_id, error)
         if rec is None:
             return
