@@ -92,9 +92,13 @@ def test_schemathesis_no_5xx(case, srv, auth, real_thread):
 # ---- hand-made bad input -------------------------------------------------------------------------
 
 
-def test_oversized_and_invalid_bodies_are_4xx(srv, auth, real_thread):
-    url = f"{srv.base}/v1/threads/{real_thread}/messages"
-    before = httpx.get(f"{srv.base}/v1/threads/{real_thread}/state", headers=auth, timeout=10).json()["checkpoint_id"]
+def test_oversized_and_invalid_bodies_are_4xx(srv, auth):
+    # a thread of its own: background runs started by the fuzzer on the shared thread must not move its head
+    tid = new_thread(srv, auth)
+    assert httpx.post(f"{srv.base}/v1/threads/{tid}/messages", json={"text": "hello"}, headers=auth,
+                      timeout=60).status_code == 200
+    url = f"{srv.base}/v1/threads/{tid}/messages"
+    before = httpx.get(f"{srv.base}/v1/threads/{tid}/state", headers=auth, timeout=10).json()["checkpoint_id"]
     cases = {
         "too_long": dict(json={"text": "a" * 4001}),
         "two_megabytes": dict(json={"text": "漫" * (1 << 20)}),
@@ -113,7 +117,7 @@ def test_oversized_and_invalid_bodies_are_4xx(srv, auth, real_thread):
         r = httpx.post(url, headers=headers, timeout=30, **kw)
         assert 400 <= r.status_code < 500, (name, r.status_code, r.text[:300])
         assert r.json()["error"]["code"], name
-    st = httpx.get(f"{srv.base}/v1/threads/{real_thread}/state", headers=auth, timeout=10)
+    st = httpx.get(f"{srv.base}/v1/threads/{tid}/state", headers=auth, timeout=10)
     assert st.status_code == 200 and st.json()["checkpoint_id"] == before  # nothing was written
 
 
