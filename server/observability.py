@@ -26,6 +26,8 @@ from langchain_core.callbacks import BaseCallbackHandler
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 log = logging.getLogger(__name__)
+graph_log = logging.getLogger("mangaassist.graph")
+"""Structured per-turn/node/tool lines (JSON under `mangaassist serve`): thread_id, user (hashed), node, agent, latency_ms."""
 
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 ACTIVITY_STREAM = "mangaassist:activity:{}"
@@ -268,8 +270,7 @@ class GraphObserver(BaseCallbackHandler):
                "thread_id": (parent or {}).get("thread_id") or self._thread_of.get(parent_run_id) or md.get("thread_id")
                or "",
                "agent": _agent(md.get("langgraph_checkpoint_ns", ""))}
-        if kind == "turn":
-            rec["user"] = hash_user(md.get("user_id", ""))
+        rec["user"] = (parent or {}).get("user") or hash_user(str(md.get("user_id", "")))
         if self.tracer is not None:
             from opentelemetry import trace
 
@@ -300,6 +301,14 @@ class GraphObserver(BaseCallbackHandler):
             span.end()
         return rec, dt
 
+    @staticmethod
+    def _log(rec: dict, dt: float, outcome: str = "ok") -> None:
+        """One structured log line per finished turn/node/tool: thread id, hashed user id, node, agent, latency."""
+        graph_log.info("%s %s %s", rec["kind"], rec["name"], outcome,
+                       extra={"thread_id": rec["thread_id"], "user": rec["user"], "node": rec["name"],
+                              "kind": rec["kind"], "agent": rec["agent"], "outcome": outcome,
+                              "latency_ms": round(dt * 1000, 2)})
+
     def _activity(self, rec: dict, event: str, **extra: Any) -> None:
         if self.activity is not None and rec.get("thread_id"):
             self.activity.publish_nowait(rec["thread_id"], {"type": "activity", "event": event, "agent": rec["agent"],
@@ -327,6 +336,7 @@ class GraphObserver(BaseCallbackHandler):
         rec, dt = self._end(run_id)
         if rec is None:
             return
+        self._log(rec, dt)
         if rec["kind"] == "turn":
             self.metrics.turn_done(dt, outputs if isinstance(outputs, dict) else None)
             self._activity(rec, "turn_end", ms=round(dt * 1000, 2))
@@ -342,6 +352,7 @@ class GraphObserver(BaseCallbackHandler):
         if rec is None:
             return
         interrupted = type(error).__name__ == "GraphInterrupt"
+        self._log(rec, dt, "interrupted" if interrupted else "error")
         if rec["kind"] == "turn":
             outcome = "interrupted" if interrupted else "cancelled" if isinstance(error, asyncio.CancelledError) else "error"
             self.metrics.turns.labels(outcome).inc()
@@ -365,6 +376,7 @@ class GraphObserver(BaseCallbackHandler):
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         rec, dt = self._end(run_id)
         if rec is not None:
+            self._log(rec, dt)
             self.metrics.tools.labels(rec["name"], "ok").inc()
             self._activity(rec, "tool_end", tool=rec["name"], ms=round(dt * 1000, 2))
 
