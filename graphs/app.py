@@ -66,7 +66,7 @@ class Assistant:
         self.persistence = persistence
 
     @classmethod
-    async def open(cls, settings: Settings, stack: AsyncExitStack) -> "Assistant":
+    async def open(cls, settings: Settings, stack: AsyncExitStack) -> Assistant:
         persistence = await open_persistence(settings, stack)
         deps = await open_deps(settings, pool=persistence.pool)
         stack.push_async_callback(deps.aclose)

@@ -16,7 +16,6 @@ import hashlib
 import json
 import re
 import secrets
-import sqlite3
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
@@ -27,6 +26,7 @@ from typing import Any
 
 from core.errors import UnknownThread
 from core.settings import Settings
+from tools.backends.sqlite import open_sqlite
 
 KEY_PREFIX = "ma_"
 """Every API key starts with this marker (helps secret scanners)."""
@@ -223,14 +223,7 @@ class SqliteAccountsRepository(AccountsRepository):
 
     async def _connect(self) -> Any:
         if self._conn is None:
-            import aiosqlite
-
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = await aiosqlite.connect(self.path, isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            await conn.execute("PRAGMA journal_mode=WAL")
-            await conn.execute("PRAGMA busy_timeout=5000")
-            self._conn = conn
+            self._conn = await open_sqlite(self.path)
         return self._conn
 
     @asynccontextmanager

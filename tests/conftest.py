@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -86,20 +87,27 @@ def pg_server_url() -> str:
     return url
 
 
-@pytest.fixture
-def pg_dsn(pg_server_url):
-    """URL of a fresh, empty database for this test only (``test_<uuid hex>``; dropped with FORCE afterwards)."""
+@contextmanager
+def fresh_database(server_url: str):
+    """Create an empty database ``test_<uuid hex>`` on ``server_url``, yield its URL, drop it (FORCE) afterwards."""
     import psycopg
     from psycopg import sql
 
     name = f"test_{uuid.uuid4().hex}"
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+    with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        yield _with_db(pg_server_url, name)
+        yield _with_db(server_url, name)
     finally:
-        with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        with psycopg.connect(server_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def pg_dsn(pg_server_url):
+    """URL of a fresh, empty database for this test only (``test_<uuid hex>``; dropped with FORCE afterwards)."""
+    with fresh_database(pg_server_url) as url:
+        yield url
 
 
 @pytest.fixture

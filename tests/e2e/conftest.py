@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,19 +77,10 @@ def stop_server(server: Server) -> None:
 @pytest.fixture(scope="module")
 def module_pg_dsn(pg_server_url):
     """A fresh Postgres database for one test module (the server is module-scoped; ``pg_dsn`` is per test)."""
-    import psycopg
-    from psycopg import sql
+    from tests.conftest import fresh_database
 
-    from tests.conftest import _with_db
-
-    name = f"test_{uuid.uuid4().hex}"
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield _with_db(pg_server_url, name)
-    finally:
-        with psycopg.connect(pg_server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with fresh_database(pg_server_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

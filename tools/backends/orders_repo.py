@@ -23,6 +23,7 @@ from typing import Any
 
 from core.domain import ActionResult, Order, OrderItem
 from core.errors import OrderActionNotAllowed, OrderNotFound
+from tools.backends.sqlite import open_sqlite
 
 log = logging.getLogger(__name__)
 
@@ -404,15 +405,7 @@ class SqliteOrdersRepository(_OrdersRepositoryBase):
 
     async def _connect(self) -> Any:
         if self._conn is None:
-            import aiosqlite
-
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = await aiosqlite.connect(self.path, isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            await conn.execute("PRAGMA journal_mode=WAL")
-            await conn.execute("PRAGMA foreign_keys=ON")
-            await conn.execute("PRAGMA busy_timeout=5000")
-            self._conn = conn
+            self._conn = await open_sqlite(self.path, foreign_keys=True)
         return self._conn
 
     @asynccontextmanager
