@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, WebSocket
 
 from graphs.app import Assistant
 from server.accounts import AccountsRepository, ThreadRegistry
@@ -50,3 +50,28 @@ UserDep = Annotated[str, Depends(get_user)]
 ThreadsDep = Annotated[ThreadRegistry, Depends(get_threads)]
 RunGuardDep = Annotated[RunGuard, Depends(get_run_guard)]
 BrokerDep = Annotated[EventBroker, Depends(get_broker)]
+
+
+WS_POLICY_VIOLATION = 1008
+"""WebSocket close code for a failed login or a thread that is not the caller's (RFC 6455 policy violation)."""
+
+
+async def accept_thread_socket(websocket: WebSocket, thread_id: str) -> str | None:
+    """Accept a WebSocket on ``thread_id``, authenticate it (header or ``?api_key=``) and check the caller owns
+    the thread. Returns the user id, or None after closing with 1008 (reason: the error code)."""
+    from core.errors import UnknownThread
+    from server.errors import ApiError
+
+    app = websocket.app
+    await websocket.accept()
+    try:
+        user = await authenticate(app.state.accounts, app.state.settings.auth, websocket.headers,
+                                  websocket.query_params)
+        await app.state.threads.get(user, thread_id)
+    except ApiError as exc:
+        await websocket.close(code=WS_POLICY_VIOLATION, reason=exc.code)
+        return None
+    except UnknownThread:
+        await websocket.close(code=WS_POLICY_VIOLATION, reason="thread_not_found")
+        return None
+    return user

@@ -491,9 +491,6 @@ def build_router() -> Any:
     """``GET /metrics`` (Prometheus text; not rate limited, no API key — bind the server to a private interface
     or scrape through the network policy) and ``WS /v1/ws/threads/{thread_id}/activity`` (the thread's activity
     stream for observers; same authentication and ownership rules as the chat socket, 1008 on failure)."""
-    from core.errors import UnknownThread
-    from server.auth import authenticate
-    from server.errors import ApiError
 
     router = APIRouter(tags=["operations"])
 
@@ -507,17 +504,10 @@ def build_router() -> Any:
         """Streams ``{"type": "activity", "event": turn_start|node_start|node_end|tool_start|tool_end|turn_end,
         "node", "agent", "tool", "ms", "ts"}`` frames of every run on the thread (first the recent ones seen
         by this instance, with ``"replay": true``)."""
+        from server.deps import accept_thread_socket  # deps imports the app's pieces; keep this module importable alone
+
         app = websocket.app
-        await websocket.accept()
-        try:
-            user = await authenticate(app.state.accounts, app.state.settings.auth, websocket.headers,
-                                      websocket.query_params)
-            await app.state.threads.get(user, thread_id)
-        except ApiError as exc:
-            await websocket.close(code=1008, reason=exc.code)
-            return
-        except UnknownThread:
-            await websocket.close(code=1008, reason="thread_not_found")
+        if await accept_thread_socket(websocket, thread_id) is None:
             return
         stream: ActivityStream = app.state.activity
         async with stream.tail(thread_id) as q:

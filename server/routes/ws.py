@@ -24,16 +24,14 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from langchain_core.messages import AIMessageChunk
 from langgraph.types import Command
 
-from core.errors import UnknownThread
 from graphs.app import pending_interrupt, validate_text
-from server.auth import authenticate
+from server.deps import accept_thread_socket
 from server.errors import ApiError, ThreadBusy
 from server.events import Lease
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["websocket"])
 
-POLICY_VIOLATION = 1008
 MAX_FRAME_CHARS = 16_000
 STREAM_MODES = ["updates", "messages", "tasks"]
 
@@ -174,16 +172,8 @@ def _parse(raw: str) -> dict:
 async def thread_socket(websocket: WebSocket, thread_id: str) -> None:
     """Chat on ``thread_id`` over a WebSocket and observe every run on it (see the module docstring)."""
     app = websocket.app
-    await websocket.accept()
-    try:
-        user = await authenticate(app.state.accounts, app.state.settings.auth, websocket.headers,
-                                  websocket.query_params)
-        await app.state.threads.get(user, thread_id)
-    except ApiError as exc:
-        await websocket.close(code=POLICY_VIOLATION, reason=exc.code)
-        return
-    except UnknownThread:
-        await websocket.close(code=POLICY_VIOLATION, reason="thread_not_found")
+    user = await accept_thread_socket(websocket, thread_id)
+    if user is None:
         return
     broker = app.state.broker
     async with broker.subscribe(thread_id) as queue:
