@@ -2,8 +2,9 @@
 
 ``run_turns_bench`` builds the real supervisor graph (local profile, all specialists, real catalog) once,
 runs a cycling script of customer messages (EN/JA search, recommend, order status of a seeded demo user,
-FAQ, chitchat, follow-ups such as "what about the second one?") on N asyncio tasks of M turns each, first
-with no checkpointer (the baseline) and then with the chosen checkpointer, and reports throughput,
+FAQ, chitchat, follow-ups such as "what about the second one?") on N asyncio tasks of M turns each, with no
+checkpointer (the baseline) and with the chosen checkpointer, the two phases alternating in blocks of turns
+(``run_interleaved``: the host's speed drifts), and reports throughput, CPU per turn,
 latency percentiles per turn index, bytes and rows written per turn, and the time to list a thread's history.
 """
 
@@ -79,31 +80,36 @@ class PhaseRun:
 
     latencies: dict[int, list[float]] = field(default_factory=dict)
     wall_s: float = 0.0
+    cpu_s: float = 0.0
     thread_ids: list[str] = field(default_factory=list)
     interrupts: int = 0
     errors: int = 0
 
 
 async def run_sessions(graph: Any, users: Sequence[str], scripts: Sequence[Sequence[str]], *, checkpointed: bool,
-                       durability: str | None = None) -> PhaseRun:
+                       durability: str | None = None, run: PhaseRun | None = None,
+                       turns: tuple[int, int] | None = None) -> PhaseRun:
     """Run every script as one session (an asyncio task, one thread) concurrently; time each turn (ms).
 
+    ``turns=(a, b)`` runs only the 1-based turns a..b-1 of each script and ``run`` continues an earlier call
+    (same threads, wall/CPU time added up), so two phases can alternate in rounds (``run_interleaved``).
     Without a checkpointer every turn is a fresh run (the graph cannot remember). An interrupt is resumed
     with "no" (timed as part of its turn). Errors are counted and re-raised after all sessions finish.
     """
-    run = PhaseRun()
+    run = run if run is not None else PhaseRun()
+    if not run.thread_ids:
+        run.thread_ids = [f"bench-{uuid.uuid4().hex}" for _ in scripts]
+    first, stop = turns or (1, max((len(s) for s in scripts), default=0) + 1)
     failures: list[BaseException] = []
     kwargs = {"durability": durability} if (checkpointed and durability) else {}
 
     async def session(i: int, script: Sequence[str]) -> None:
-        thread_id = f"bench-{uuid.uuid4().hex}"
-        run.thread_ids.append(thread_id)
-        cfg = {"configurable": {"thread_id": thread_id}, "metadata": {"user_id": users[i % len(users)]}}
+        cfg = {"configurable": {"thread_id": run.thread_ids[i]}, "metadata": {"user_id": users[i % len(users)]}}
         ctx = Context(user_id=users[i % len(users)])
-        for t, text in enumerate(script, start=1):
+        for t in range(first, min(stop, len(script) + 1)):
             t0 = time.perf_counter()
             try:
-                out = await graph.ainvoke({"messages": [HumanMessage(content=text)]}, cfg, context=ctx, **kwargs)
+                out = await graph.ainvoke({"messages": [HumanMessage(content=script[t - 1])]}, cfg, context=ctx, **kwargs)
                 if checkpointed and isinstance(out, dict) and out.get("__interrupt__"):
                     run.interrupts += 1
                     await graph.ainvoke(Command(resume="no"), cfg, context=ctx, **kwargs)
@@ -113,12 +119,32 @@ async def run_sessions(graph: Any, users: Sequence[str], scripts: Sequence[Seque
                 return
             run.latencies.setdefault(t, []).append((time.perf_counter() - t0) * 1000)
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     await asyncio.gather(*(session(i, s) for i, s in enumerate(scripts)))
-    run.wall_s = time.perf_counter() - t0
+    run.wall_s += time.perf_counter() - t0
+    run.cpu_s += time.process_time() - c0
     if failures:
         raise failures[0]
     return run
+
+
+async def run_interleaved(phases: Sequence[tuple[Any, bool]], users: Sequence[str], scripts: Sequence[Sequence[str]],
+                          *, durability: str | None, rounds: int) -> list[PhaseRun]:
+    """Run several phases ``(graph, checkpointed)`` over the same scripts, alternating in ``rounds`` blocks of turns.
+
+    Round r runs turns of block r for every phase in turn (A, B, A, B, ...), each phase continuing its own
+    threads, so a change of machine speed during the run (a shared host: the same work measured 25 and 35 ms
+    of CPU per turn an hour apart) weighs on every phase alike instead of on whichever ran last.
+    """
+    total = max((len(s) for s in scripts), default=0)
+    rounds = max(1, min(rounds, total))
+    bounds = [1 + (total * r) // rounds for r in range(rounds + 1)]
+    runs = [PhaseRun() for _ in phases]
+    for a, b in zip(bounds, bounds[1:]):
+        for (graph, checkpointed), run in zip(phases, runs):
+            await run_sessions(graph, users, scripts, checkpointed=checkpointed, durability=durability, run=run,
+                               turns=(a, b))
+    return runs
 
 
 def turn_keys(turns: int) -> list[int]:
@@ -127,7 +153,8 @@ def turn_keys(turns: int) -> list[int]:
 
 
 def summarise(run: PhaseRun, backend: str, sessions: int, turns: int) -> dict:
-    """Throughput (turns/s over the phase's wall time) and latency percentiles (ms) of one phase."""
+    """Throughput (turns/s over the phase's wall time), latency percentiles (ms) and this process's CPU time per
+    turn (ms; the Postgres server's CPU is not included) of one phase."""
     flat = [x for xs in run.latencies.values() for x in xs]
     done = len(flat)
     return {
@@ -135,6 +162,7 @@ def summarise(run: PhaseRun, backend: str, sessions: int, turns: int) -> dict:
         "turns_per_s": round(done / run.wall_s, 2) if run.wall_s else 0.0,
         "p50_ms": round(percentile(flat, 0.5), 2), "p99_ms": round(percentile(flat, 0.99), 2),
         "p50_ms_by_turn": {str(k): round(percentile(run.latencies.get(k, []), 0.5), 2) for k in turn_keys(turns)},
+        "cpu_ms_per_turn": round(run.cpu_s * 1000 / done, 2) if done else 0.0,
         "interrupts": run.interrupts,
     }
 
@@ -204,14 +232,15 @@ async def history_ms(graph: Any, thread_id: str) -> tuple[float, int]:
 
 async def run_turns_bench(backend: str, sessions: int, turns: int, *, settings: Settings | None = None,
                           durability: str | None = None, warmup: bool = True, tuned: bool = True,
-                          keep_last: int | None = 20) -> dict:
+                          keep_last: int | None = 20, rounds: int = 4) -> dict:
     """Run the benchmark; returns the JSON-ready report (see module docstring and docs/persistence.md).
 
     backend: 'none' (baseline only), 'sqlite' (a fresh file in a temporary directory) or 'postgres'
     (``settings.database_url``, the tables shared with whatever else is in that database; bytes are
     deltas). durability: LangGraph durability mode for the checkpointed phase (None = our default,
     ``tools.backends.persistence.DEFAULT_DURABILITY``). tuned=False opens Postgres without our table/pool
-    settings (the "before" configuration) for comparisons.
+    settings (the "before" configuration) for comparisons. The baseline and the checkpointed phase alternate
+    in ``rounds`` blocks of turns (``run_interleaved``); each phase's turns/s is its turns over its own wall time.
     Raises ValueError for a bad backend/size, ConfigurationError when postgres is chosen without a URL.
     """
     from core.errors import ConfigurationError
@@ -249,9 +278,9 @@ async def run_turns_bench(backend: str, sessions: int, turns: int, *, settings: 
             await run_sessions(plain, users, [s[:len(SCRIPT)] for s in
                                               (session_messages(deps.catalog, i, len(SCRIPT)) for i in range(sessions))],
                                checkpointed=False)
-        base = summarise(await run_sessions(plain, users, scripts, checkpointed=False), "none", sessions, turns)
-        base.update(checkpoint_bytes_per_turn=0, checkpoint_writes_per_turn=0, history_ms=None)
         if persistence is None:
+            base = summarise(await run_sessions(plain, users, scripts, checkpointed=False), "none", sessions, turns)
+            base.update(checkpoint_bytes_per_turn=0, checkpoint_writes_per_turn=0, history_ms=None)
             return {**base, "durability": None, "baseline": dict(base)}
 
         graph = build_supervisor(deps).compile(checkpointer=persistence.checkpointer, store=persistence.store,
@@ -262,7 +291,10 @@ async def run_turns_bench(backend: str, sessions: int, turns: int, *, settings: 
             conn, path = persistence.checkpointer.conn, tmp / "checkpoints.sqlite"
             measure = lambda ids=None: sqlite_storage(conn, path, ids)  # noqa: E731
         before = await measure()
-        run = await run_sessions(graph, users, scripts, checkpointed=True, durability=durability)
+        base_run, run = await run_interleaved([(plain, False), (graph, True)], users, scripts, durability=durability,
+                                              rounds=rounds)
+        base = summarise(base_run, "none", sessions, turns)
+        base.update(checkpoint_bytes_per_turn=0, checkpoint_writes_per_turn=0, history_ms=None)
         after = await measure(run.thread_ids)
         done = sum(len(v) for v in run.latencies.values())
         h_ms, h_n = await history_ms(graph, run.thread_ids[0])
@@ -304,7 +336,7 @@ def render_table(report: dict) -> Any:
     table.add_column("metric")
     table.add_column(report["backend"], justify="right")
     table.add_column("no checkpointer", justify="right")
-    rows = [("turns/s", "turns_per_s"), ("p50 ms", "p50_ms"), ("p99 ms", "p99_ms")]
+    rows = [("turns/s", "turns_per_s"), ("p50 ms", "p50_ms"), ("p99 ms", "p99_ms"), ("CPU ms/turn (this process)", "cpu_ms_per_turn")]
     for label, key in rows:
         table.add_row(label, str(report.get(key)), str(base.get(key, "")))
     for k, v in report.get("p50_ms_by_turn", {}).items():

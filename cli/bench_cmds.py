@@ -18,6 +18,7 @@ def register(app: typer.Typer, eval_app: typer.Typer, bench_app: typer.Typer) ->
         durability: str = typer.Option(None, "--durability", help="sync | async | exit (default: the project's default)."),
         untuned: bool = typer.Option(False, "--untuned", help="Postgres with library defaults (no lz4): the 'before' setup."),
         keep_last: int = typer.Option(20, "--keep-last", help="Postgres: prune the bench threads to K checkpoints after the run and re-time history (0 = skip)."),
+        rounds: int = typer.Option(4, "--rounds", help="Blocks of turns in which the baseline and checkpointed phases alternate, >= 1."),
         as_json: bool = typer.Option(False, "--json", help="Print only the JSON line (no table)."),
     ) -> None:
         """Run the supervisor graph on N concurrent sessions x M turns with the chosen checkpointer and, in the
@@ -31,15 +32,15 @@ def register(app: typer.Typer, eval_app: typer.Typer, bench_app: typer.Typer) ->
             fail(f"--backend must be one of {', '.join(BACKENDS)} (got {backend!r})")
         if keep_last < 0:
             fail("--keep-last must be >= 0")
-        if sessions < 1 or turns < 1:
-            fail("--sessions and --turns must be >= 1")
+        if sessions < 1 or turns < 1 or rounds < 1:
+            fail("--sessions, --turns and --rounds must be >= 1")
         if durability is not None and durability not in DURABILITY_MODES:
             fail(f"--durability must be one of {', '.join(DURABILITY_MODES)} (got {durability!r})")
         settings = get_settings()
         if backend == "postgres" and not settings.database_url:
             fail("--backend postgres needs DATABASE_URL")
         report = run(lambda: run_turns_bench(backend, sessions, turns, settings=settings, durability=durability,
-                                             tuned=not untuned, keep_last=keep_last or None))
+                                             tuned=not untuned, keep_last=keep_last or None, rounds=rounds))
         if not as_json:
             from rich.console import Console
 

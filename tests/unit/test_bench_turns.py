@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from bench.turns import SCRIPT, percentile, run_turns_bench, session_messages, turn_keys
+from langchain_core.messages import AIMessage
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import START, MessagesState, StateGraph
+
+from bench.turns import SCRIPT, percentile, run_interleaved, run_turns_bench, session_messages, turn_keys
 from tools.backends.catalog import load_catalog
 
 KEYS = {"backend", "sessions", "turns", "turns_per_s", "p50_ms", "p99_ms", "p50_ms_by_turn",
@@ -28,6 +32,28 @@ def test_percentile_and_turn_keys():
     assert turn_keys(3) == [1, 3] and turn_keys(20) == [1, 10, 20] and turn_keys(100) == [1, 10, 20, 50, 100]
 
 
+async def test_interleaved_phases_alternate_in_blocks_and_continue_their_threads():
+    calls: list[tuple[str, str]] = []
+
+    def graph(tag: str, checkpointer=None):
+        def node(state: MessagesState) -> dict:
+            calls.append((tag, state["messages"][-1].content))
+            return {"messages": [AIMessage(content=f"{len(state['messages'])} messages")]}
+        return StateGraph(MessagesState).add_node("n", node).add_edge(START, "n").compile(checkpointer=checkpointer)
+
+    saver = InMemorySaver()
+    scripts = [[f"s{i}t{t}" for t in range(1, 5)] for i in range(2)]
+    base, durable = await run_interleaved([(graph("A"), False), (graph("B", saver), True)], ["u"], scripts,
+                                          durability="exit", rounds=2)
+    assert [(tag, text[-2:]) for tag, text in calls[::2]] == [("A", "t1"), ("A", "t2"), ("B", "t1"), ("B", "t2"),
+                                                               ("A", "t3"), ("A", "t4"), ("B", "t3"), ("B", "t4")]
+    for run in (base, durable):
+        assert sorted(run.latencies) == [1, 2, 3, 4] and all(len(v) == 2 for v in run.latencies.values())
+        assert run.wall_s > 0 and run.cpu_s > 0 and len(run.thread_ids) == 2
+    state = saver.get_tuple({"configurable": {"thread_id": durable.thread_ids[0]}}).checkpoint["channel_values"]
+    assert len(state["messages"]) == 8  # 4 turns continued on one thread across the two rounds
+
+
 def _check(report: dict, backend: str) -> None:
     assert KEYS <= set(report) and KEYS - {"history_ms"} <= set(report["baseline"]) | {"baseline"}
     assert report["backend"] == backend and report["sessions"] == 2 and report["turns"] == 3
@@ -35,6 +61,7 @@ def _check(report: dict, backend: str) -> None:
     assert report["turns_per_s"] > 0 and report["baseline"]["turns_per_s"] > 0
     assert report["checkpoint_writes_per_turn"] >= 1 and report["checkpoint_logical_bytes_per_turn"] > 0
     assert report["history_ms"] > 0 and report["history_snapshots"] >= 3
+    assert report["cpu_ms_per_turn"] > 0 and report["baseline"]["cpu_ms_per_turn"] > 0
 
 
 async def test_tiny_bench_on_sqlite(settings):
