@@ -104,9 +104,10 @@ async def use_lz4_compression(pool: Any) -> list[str]:
 async def open_persistence(settings: Settings, stack: AsyncExitStack, *, tuned: bool = True) -> Persistence:
     """Open the checkpointer and store chosen by ``settings`` and register their closing on ``stack``.
 
-    Postgres (DATABASE_URL): AsyncPostgresSaver + AsyncPostgresStore on one pool, ``setup()`` run once,
-    then (``tuned``) lz4 TOAST compression on the checkpoint tables. ``tuned=False`` leaves the library
-    defaults (benchmark "before" figures).
+    Postgres (DATABASE_URL): IndexedPostgresSaver (AsyncPostgresSaver whose checkpoint reads do not scan the
+    thread's whole history: tools/backends/pg_checkpointer.py) + AsyncPostgresStore on one pool, ``setup()``
+    run once, then (``tuned``) lz4 TOAST compression on the checkpoint tables. ``tuned=False`` leaves the
+    library defaults: AsyncPostgresSaver, no lz4 (benchmark "before" figures).
     Default: AsyncSqliteSaver + AsyncSqliteStore in ``<data_dir>/checkpoints.sqlite`` and ``store.sqlite``.
     Raises psycopg_pool.PoolTimeout when Postgres cannot be reached.
     """
@@ -114,9 +115,11 @@ async def open_persistence(settings: Settings, stack: AsyncExitStack, *, tuned: 
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
         from langgraph.store.postgres.aio import AsyncPostgresStore
 
+        from tools.backends.pg_checkpointer import IndexedPostgresSaver
+
         pool = await open_postgres_pool(settings.database_url, settings.pool_min_size, settings.pool_max_size)
         stack.push_async_callback(pool.close)
-        saver = AsyncPostgresSaver(pool)
+        saver = IndexedPostgresSaver(pool) if tuned else AsyncPostgresSaver(pool)
         store = AsyncPostgresStore(pool)
         await saver.setup()
         await store.setup()
