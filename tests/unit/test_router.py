@@ -7,7 +7,7 @@ import pytest
 from core.ports import INTENTS
 from core.settings import get_settings
 from tools.backends import router_data
-from tools.backends.models.local_router import LocalRouter, split_clauses
+from tools.backends.models.local_router import INTENT_CUES, LocalRouter, cue_features, split_clauses
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +65,7 @@ def test_real_test_data_is_clinc_val_and_a_bitext_slice(dataset):
     ("ワンピースの3巻ありますか", "search"),
     ("something like Berserk", "recommend"),
     ("where is my order", "order"),
+    ("MA-10003をキャンセルして", "order"),  # the store's own order-id format (order cue)
     ("what is your return policy", "faq"),
     ("hello", "chitchat"),
     ("I want to talk to a human", "handoff"),
@@ -90,6 +91,23 @@ async def test_aroute_and_route_many_agree_with_route(router):
     batch = router.route_many(texts)
     assert batch == [router.route(t) for t in texts]
     assert await router.aroute(texts[1]) == batch[1]
+
+
+def test_cue_features_mark_each_labels_vocabulary():
+    texts = ["can I speak to your manager", "オペレーターにつないで", "where is order 4512345678", "注文が届かない",
+             "what is your shipping fee to Canada", "送料はいくら", "hi, thanks!", "こんにちは", "do you have Berserk?"]
+    m = cue_features(texts).toarray()
+    assert m.shape == (len(texts), len(INTENT_CUES)) and list(INTENT_CUES) == ["handoff", "order", "faq", "chitchat"]
+    expected = ["handoff", "handoff", "order", "order", "faq", "faq", "chitchat", "chitchat", None]
+    for row, label in zip(m, expected):
+        assert [lab for lab, v in zip(INTENT_CUES, row) if v] == ([label] if label else [])
+    assert cue_features(["cancel MA-10005"]).toarray()[0].tolist() == [0.0, 1.0, 0.0, 0.0]
+    assert cue_features([]).shape == (0, len(INTENT_CUES))
+
+
+def test_held_out_handoff_wording_routes_to_handoff(router):
+    # "customer care" occurs in no template nor real utterance: only the cue vocabulary relates it to handoff
+    assert "handoff" in router.route("put me through to customer care").intents
 
 
 def test_empty_text_is_rejected(router):

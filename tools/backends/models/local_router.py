@@ -3,7 +3,8 @@
 Features: TF-IDF character n-grams (``char_wb``, 1-4: robust to typos and to Japanese, which has no spaces)
 and word 1-2-grams of the title-masked message (``TitleGazetteer``), plus a dense *catalog signal*
 (``TitleSimilarity``: cosine of the raw message to its nearest catalog title in char 2-4-gram TF-IDF space,
-so a mistyped bare title such as "vinland sgaa" reads as a catalog request). Estimator: one
+so a mistyped bare title such as "vinland sgaa" reads as a catalog request) and one binary *cue* feature
+per label (``INTENT_CUES``: domain vocabulary such as manager/human/責任者 for handoff). Estimator: one
 ``SGDClassifier(loss="log_loss")`` per label (one-vs-rest; each score is a logistic probability in 0-1,
 independent of the other labels). The whole message and each of its clauses (``split_clauses``) are
 scored; label j is kept when its whole-message probability reaches ``thresholds[j]`` or it tops a clause
@@ -42,7 +43,7 @@ from core.ports import INTENTS, RouterDecision
 from tools.backends import router_data
 from tools.backends.catalog import InMemoryCatalog, load_catalog
 
-MODEL_VERSION = "local-router-4"
+MODEL_VERSION = "local-router-5"
 """Bump when the features, estimator or decision rule change (invalidates cached models)."""
 
 TITLE_MARK = " qqtitleqq "
@@ -210,14 +211,45 @@ class TitleSimilarity:
         return out
 
 
+INTENT_CUES: dict[str, re.Pattern] = {label: re.compile(pattern, re.IGNORECASE) for label, pattern in {
+    "handoff": r"\b(?:human|humans|real person|a person|someone|somebody|agent|operator|representative|rep|manager|"
+               r"supervisor|staff|employee|customer (?:service|support|care)|support team|complain\w*|escalat\w*|"
+               r"call me|callback|phone)\b|人間|人と|担当|責任者|オペレーター|スタッフ|有人|苦情|クレーム|電話|上司|店長",
+    "order": r"\b(?:my (?:order|package|parcel|delivery|purchase|book|books|manga|shipment)|order (?:number|no|#)|"
+             r"tracking|track|delivered|arrived|shipped|refund|invoice|receipt|charged|damaged|missing|wrong)\b|\d{6,}|"
+             r"\bMA-\d{4,}|"
+             r"注文|配達|届い|届か|追跡|返金|領収書|請求|破損|発送",
+    "faq": r"\b(?:policy|policies|shipping (?:cost|costs|fee|fees|options|times?)|payment (?:methods?|options)|"
+           r"do you (?:accept|take|ship)|gift|points|account|password|newsletter|membership|member|sign up|register|"
+           r"terms)\b|送料|支払い方法|支払方法|ポリシー|規約|会員|アカウント|パスワード|ポイント|メルマガ|ギフト|海外発送",
+    "chitchat": r"\b(?:hello|hi|hey|thanks|thank you|thx|bye|goodbye|good (?:morning|afternoon|evening|night)|"
+                r"who are you|are you (?:a )?(?:bot|robot|human|real)|how are you|nice|cool|awesome|great job)\b|"
+                r"こんにちは|ありがとう|おはよう|こんばんは|さようなら|よろしく|あなたは|お疲れ",
+}.items()}
+"""Domain vocabulary per label, EN and JA (written by us from the label definitions in DESIGN.md; an order
+number is 6+ digits, or our own MA-NNNNN ids). Each is one binary feature: the model learns its weight from the training templates
+that use *some* of the words and applies it to held-out phrasings that use *others* ("get me a manager" vs
+"I want to talk to a human"), which character and word n-grams cannot relate. Dev/test macro-F1
+0.920/0.886 → 0.946/0.911 (the lexicons were written after reading dev errors, so the test gain may be a
+little optimistic)."""
+
+
+def cue_features(texts: Sequence[str]) -> sp.csr_matrix:
+    """(len(texts), len(INTENT_CUES)) float32 0/1: whether each text contains each label's cue vocabulary."""
+    rows = [[1.0 if pat.search(t) else 0.0 for pat in INTENT_CUES.values()] for t in texts]
+    return sp.csr_matrix(np.asarray(rows, dtype=np.float32).reshape(len(texts), len(INTENT_CUES)))
+
+
 def _dense(sim: np.ndarray, texts: Sequence[str]) -> sp.csr_matrix:
-    """Catalog-signal columns appended to the sparse TF-IDF rows: [s, 2·max(0, s − 0.5)] with s = sim for
-    short messages (≤ 5 words, or ≤ 20 characters of Japanese) and 0 otherwise — a bare, possibly
-    mistyped title is short; in longer sentences the signal mostly fired on ordinary words (dev ablation)."""
+    """Dense columns appended to the sparse TF-IDF rows: the catalog signal [s, 2·max(0, s − 0.5)] with s = sim
+    for short messages (≤ 5 words, or ≤ 20 characters of Japanese) and 0 otherwise — a bare, possibly
+    mistyped title is short; in longer sentences the signal mostly fired on ordinary words (dev ablation) —
+    then the ``cue_features`` of the raw text."""
     short = np.array([len(t.split()) <= 5 and (not _JA_CHAR.search(t) or len(t) <= 20) for t in texts],
                      dtype=np.float32)
     s = sim * short
-    return sp.csr_matrix(np.column_stack([s, 2.0 * np.maximum(0.0, s - 0.5)]).astype(np.float32))
+    catalog = sp.csr_matrix(np.column_stack([s, 2.0 * np.maximum(0.0, s - 0.5)]).astype(np.float32))
+    return sp.hstack([catalog, cue_features(texts)], format="csr")
 
 
 THRESHOLD_GRID = tuple(round(float(x), 2) for x in np.arange(0.10, 0.96, 0.05))
