@@ -129,6 +129,8 @@ def test_split_clauses():
     assert split_clauses("find X and where is my order?") == ["find X", "where is my order"]
     assert split_clauses("ありますか。それと注文はどこ？") == ["ありますか", "注文はどこ"]
     assert split_clauses("hello") == ["hello"]
+    assert split_clauses("manga similar to R.n.D: Read or Die") == ["manga similar to R.n.D: Read or Die"]
+    assert split_clauses("Thanks. Do you have vol 1.5?") == ["Thanks", "Do you have vol 1.5"]
 
 
 def test_complex_flag_needs_a_back_reference(router):

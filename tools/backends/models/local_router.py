@@ -138,7 +138,7 @@ class TitleGazetteer:
 
 
 _CLAUSE_SPLIT = re.compile(
-    r"[?!.;？！。]+\s*|,\s*(?:and\s+)?(?:also|plus|then)\s+|\s+(?:and\s+also|and\s+then|and|also|plus)\s+"
+    r"[?!;？！。]+\s*|\.+(?=\s|$)\s*|,\s*(?:and\s+)?(?:also|plus|then)\s+|\s+(?:and\s+also|and\s+then|and|also|plus)\s+"
     r"|、(?=あと|それから|それと|ついでに)", re.IGNORECASE)
 _BACK_REF = re.compile(r"\b(?:it|its|that one|those|them|the first one|the next one)\b|その|それ(?!と|から)|なら|たら",
                        re.IGNORECASE)
@@ -148,7 +148,8 @@ _JA_LEAD = re.compile(r"^(?:それと|ついでに|また|あと|それから)[�
 def split_clauses(text: str) -> list[str]:
     """Split a (title-masked) message into clauses at sentence ends and coordinators.
 
-    English: sentence punctuation, ", also/plus/then", " and (also/then) ", " also ", " plus ";
+    English: ? ! ; anywhere, a full stop only before a space or the end (so "R.n.D", "1.5" and "Dr.Slump"
+    stay whole), ", also/plus/then", " and (also/then) ", " also ", " plus ";
     Japanese: 。！？ and 、 before あと/それから/それと/ついでに (leading connectives are dropped).
     Clauses shorter than 2 characters are dropped. A plain linguistic rule, not fitted to the data.
     """
