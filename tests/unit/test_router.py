@@ -65,7 +65,9 @@ def test_real_test_data_is_clinc_val_and_a_bitext_slice(dataset):
     ("ワンピースの3巻ありますか", "search"),
     ("something like Berserk", "recommend"),
     ("where is my order", "order"),
-    ("MA-10003をキャンセルして", "order"),  # the store's own order-id format (order cue)
+    ("MA-10003をキャンセルして", "order"),
+    ("show my orders", "order"),  # listing orders: no template says it; the order cue carries it
+    ("what did I order?", "order"),  # the store's own order-id format (order cue)
     ("what is your return policy", "faq"),
     ("hello", "chitchat"),
     ("I want to talk to a human", "handoff"),

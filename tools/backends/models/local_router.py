@@ -216,7 +216,8 @@ INTENT_CUES: dict[str, re.Pattern] = {label: re.compile(pattern, re.IGNORECASE) 
     "handoff": r"\b(?:human|humans|real person|a person|someone|somebody|agent|operator|representative|rep|manager|"
                r"supervisor|staff|employee|customer (?:service|support|care)|support team|complain\w*|escalat\w*|"
                r"call me|callback|phone)\b|人間|人と|担当|責任者|オペレーター|スタッフ|有人|苦情|クレーム|電話|上司|店長",
-    "order": r"\b(?:my (?:order|package|parcel|delivery|purchase|book|books|manga|shipment)|order (?:number|no|#)|"
+    "order": r"\b(?:my (?:orders?|packages?|parcels?|deliver(?:y|ies)|purchases?|books?|manga|shipments?)|"
+             r"order (?:number|no|#|history|status)|(?:past|previous|recent) orders|what did i (?:order|buy)|"
              r"tracking|track|delivered|arrived|shipped|refund|invoice|receipt|charged|damaged|missing|wrong)\b|\d{6,}|"
              r"\bMA-\d{4,}|"
              r"注文|配達|届い|届か|追跡|返金|領収書|請求|破損|発送",
