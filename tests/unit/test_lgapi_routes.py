@@ -164,6 +164,22 @@ def test_bad_run_bodies_are_422(api, body, fragment):
     assert client.get(f"/threads/{tid}/state", headers=H(keys, "u_ben")).json()["checkpoint"] is None, "nothing ran"
 
 
+@pytest.mark.parametrize("path,body", [
+    ("/threads/{tid}/history", {"metadata": {"": {"a\x00b": 1}}}),
+    ("/threads/{tid}/history", {"metadata": {"source": "lo\x00op"}}),
+    ("/threads", {"metadata": {"note": ["ok", "bad\x00"]}}),
+    ("/threads/{tid}/runs/wait", {"assistant_id": "mangaassist", "input": user_input("hi\x00there")}),
+])
+def test_nul_characters_are_422_not_a_database_error(api, path, body):
+    # PostgreSQL text/JSONB cannot hold U+0000: found by schemathesis as a 500 on POST /history (Postgres saver)
+    client, _, keys = api
+    tid = new_thread(client, keys)
+    r = client.post(path.format(tid=tid), json=body, headers=H(keys, "u_ben"))
+    assert "NUL" in assert_envelope(r, 422, "invalid_input")["message"]
+    assert client.post(f"/threads/{tid}/history", json={"metadata": {"source": "loop"}},
+                       headers=H(keys, "u_ben")).status_code == 200
+
+
 def test_wait_run_answers_and_identity_comes_from_the_key(api):
     client, _, keys = api
     tid = new_thread(client, keys, "u_ben")
