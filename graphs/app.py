@@ -45,6 +45,22 @@ def validate_text(text: Any) -> str:
     return t
 
 
+def reject_nul(value: Any, path: str = "body") -> None:
+    """Raise ValueError naming the first key or string under ``value`` (str, dict, list, tuple; nested) that
+    contains U+0000. PostgreSQL text and JSONB cannot store it, so such a value (a metadata filter, thread
+    metadata, a state update) would otherwise fail in the database as a 500 instead of being refused."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{path} contains a NUL character (U+0000), which cannot be stored")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            reject_nul(k, f"{path} key")
+            reject_nul(v, f"{path}.{k}" if isinstance(k, str) and "\x00" not in k else path)
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            reject_nul(v, f"{path}[{i}]")
+
+
 def pending_interrupt(snapshot: Any) -> dict | None:
     """The first pending interrupt value of a StateSnapshot (subgraphs included), or None."""
     for intr in getattr(snapshot, "interrupts", ()) or ():

@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from core.context import Context
 from core.errors import MangaAssistError, UnknownThread
-from graphs.app import Assistant, validate_text
+from graphs.app import Assistant, reject_nul, validate_text
 from server.deps import AssistantDep, RunGuardDep, ThreadsDep, UserDep
 from server.errors import ApiError
 
@@ -94,22 +94,6 @@ def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) ->
 
 # ---- request bodies -------------------------------------------------------------------------------------------
 
-def _reject_nul(value: Any, path: str = "body") -> None:
-    """Raise ValueError naming the first key or string under ``value`` that contains U+0000: PostgreSQL text and
-    JSONB cannot store it, so such a value (a metadata filter, thread metadata, a state update) would fail in
-    the database as a 500 instead of being refused as bad input."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError(f"{path} contains a NUL character (U+0000), which cannot be stored")
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _reject_nul(k, f"{path} key")
-            _reject_nul(v, f"{path}.{k}" if isinstance(k, str) and "\x00" not in k else path)
-    elif isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            _reject_nul(v, f"{path}[{i}]")
-
-
 class _Body(BaseModel):
     """Base of the request bodies: unknown fields ignored (SDK versions differ), NUL characters refused (422)."""
 
@@ -118,7 +102,7 @@ class _Body(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _no_nul(cls, data: Any) -> Any:
-        _reject_nul(data)
+        reject_nul(data)
         return data
 
 

@@ -10,9 +10,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from fastapi.encoders import jsonable_encoder
 from langgraph.errors import EmptyInputError, InvalidUpdateError
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
-from graphs.app import Assistant, pending_interrupt, validate_text
+from graphs.app import Assistant, pending_interrupt, reject_nul, validate_text
 from server.deps import AssistantDep, BrokerDep, RunGuardDep, ThreadsDep, UserDep
 from server.errors import ApiError
 
@@ -32,6 +32,12 @@ class ThreadCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     thread_id: StrictStr | None = Field(None, description="1-128 chars of letters, digits, _ . : - ; default: UUID4 hex")
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("metadata")
+    @classmethod
+    def _no_nul(cls, value: dict[str, Any]) -> dict[str, Any]:
+        reject_nul(value, "metadata")
+        return value
 
 
 class Thread(BaseModel):

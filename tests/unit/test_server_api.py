@@ -127,6 +127,13 @@ def test_oversized_text_is_413(client, ben, ben_thread):
     assert "4000" in err["message"]
 
 
+def test_nul_in_thread_metadata_or_text_is_422(client, ben, ben_thread):
+    r = client.post("/v1/threads", json={"metadata": {"tag": "a\x00b"}}, headers=ben)
+    assert "NUL" in _assert_envelope(r, 422, "invalid_input")["message"]
+    r = client.post(f"/v1/threads/{ben_thread}/messages", json={"text": "hi\x00"}, headers=ben)
+    assert r.status_code == 422 and "NUL" in r.text
+
+
 def test_unknown_thread_is_404(client, ben):
     _assert_envelope(client.post("/v1/threads/does-not-exist/messages", json={"text": "hi"}, headers=ben), 404,
                      "thread_not_found")
