@@ -15,7 +15,6 @@ import os
 import tempfile
 import time
 import uuid
-import warnings
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -256,7 +255,6 @@ async def run_turns_bench(backend: str, sessions: int, turns: int, *, settings: 
     if backend == "postgres" and not settings.database_url:
         raise ConfigurationError("the postgres backend needs DATABASE_URL")
     durability = durability or DEFAULT_DURABILITY
-    warnings.filterwarnings("ignore", message=".*serializ.*", category=UserWarning)
 
     async with AsyncExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mangaassist-bench-")))

@@ -8,6 +8,7 @@ from langchain_core.tools import BaseTool, tool
 from langgraph.prebuilt import ToolRuntime
 from pydantic import BaseModel, Field
 
+from core.context import Context
 from core.deps import Deps
 
 
@@ -29,7 +30,7 @@ def make_conversation_tools(deps: Deps) -> list[BaseTool]:
     """
 
     @tool(args_schema=PolicyInput, response_format="content_and_artifact")
-    def search_policies(query: str, runtime: ToolRuntime) -> tuple[str, dict]:
+    def search_policies(query: str, runtime: ToolRuntime[Context]) -> tuple[str, dict]:
         """Look up the store's policies and account help for a question."""
         locale = (runtime.state or {}).get("locale", "en")
         passages = deps.policies.retrieve(query, k=2, locale=locale)
@@ -38,7 +39,7 @@ def make_conversation_tools(deps: Deps) -> list[BaseTool]:
         return content, {"kind": "policy", "query": query, "passages": views}
 
     @tool(args_schema=EscalationInput, response_format="content_and_artifact")
-    async def open_escalation(summary: str, runtime: ToolRuntime) -> tuple[str, dict]:
+    async def open_escalation(summary: str, runtime: ToolRuntime[Context]) -> tuple[str, dict]:
         """Hand the conversation to a human agent; records an escalation ticket."""
         user_id = getattr(runtime.context, "user_id", "anonymous")
         thread_id = str((runtime.config or {}).get("configurable", {}).get("thread_id", "no-thread"))

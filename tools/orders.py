@@ -14,6 +14,7 @@ from langgraph.prebuilt import ToolRuntime
 from langgraph.types import interrupt
 from pydantic import BaseModel, Field
 
+from core.context import Context
 from core.deps import Deps
 from core.errors import OrderActionNotAllowed, OrderError, OrderNotFound
 from core.lang import parse_confirmation
@@ -51,7 +52,7 @@ def tool_error_message(exc: Exception) -> str:
 HANDLED_ERRORS = (OrderError,)
 
 
-def _thread_id(runtime: ToolRuntime) -> str:
+def _thread_id(runtime: ToolRuntime[Context]) -> str:
     return str((runtime.config or {}).get("configurable", {}).get("thread_id", "no-thread"))
 
 
@@ -62,11 +63,11 @@ def make_order_tools(deps: Deps) -> list[BaseTool]:
     status, refund_jpy, replayed}. Expected failures raise OrderError subclasses (see tool_error_message).
     """
 
-    def _user(runtime: ToolRuntime) -> str:
+    def _user(runtime: ToolRuntime[Context]) -> str:
         return getattr(runtime.context, "user_id", "anonymous")
 
     @tool(response_format="content_and_artifact")
-    async def list_my_orders(runtime: ToolRuntime) -> tuple[str, dict]:
+    async def list_my_orders(runtime: ToolRuntime[Context]) -> tuple[str, dict]:
         """List the customer's own orders, newest first, with status and items."""
         orders = await deps.orders.list_orders(_user(runtime))
         views = [o.to_dict() for o in orders]
@@ -74,12 +75,12 @@ def make_order_tools(deps: Deps) -> list[BaseTool]:
         return content, {"kind": "orders", "orders": views}
 
     @tool(args_schema=OrderIdInput, response_format="content_and_artifact")
-    async def get_order(order_id: str, runtime: ToolRuntime) -> tuple[str, dict]:
+    async def get_order(order_id: str, runtime: ToolRuntime[Context]) -> tuple[str, dict]:
         """Status, delivery estimate, tracking and items of one of the customer's orders."""
         order = await deps.orders.get_order(_user(runtime), order_id.upper())
         return f"{order.order_id}: {order.status}", {"kind": "orders", "orders": [order.to_dict()]}
 
-    async def _confirmed_action(action: str, order_id: str, runtime: ToolRuntime, reason: str = "") -> tuple[str, dict]:
+    async def _confirmed_action(action: str, order_id: str, runtime: ToolRuntime[Context], reason: str = "") -> tuple[str, dict]:
         user_id = _user(runtime)
         order = await deps.orders.get_order(user_id, order_id)
         allowed = {"cancel": ("processing",), "return": ("delivered",)}[action]
@@ -105,12 +106,12 @@ def make_order_tools(deps: Deps) -> list[BaseTool]:
         return f"order {res.order_id} is now {res.status}", art
 
     @tool(args_schema=OrderIdInput, response_format="content_and_artifact")
-    async def cancel_order(order_id: str, runtime: ToolRuntime) -> tuple[str, dict]:
+    async def cancel_order(order_id: str, runtime: ToolRuntime[Context]) -> tuple[str, dict]:
         """Cancel one of the customer's orders that is still processing (asks the customer to confirm first)."""
         return await _confirmed_action("cancel", order_id.upper(), runtime)
 
     @tool(args_schema=ReturnInput, response_format="content_and_artifact")
-    async def return_order(order_id: str, runtime: ToolRuntime, reason: str = "") -> tuple[str, dict]:
+    async def return_order(order_id: str, runtime: ToolRuntime[Context], reason: str = "") -> tuple[str, dict]:
         """Return a delivered order within 30 days for a refund (asks the customer to confirm first)."""
         return await _confirmed_action("return", order_id.upper(), runtime, reason)
 
