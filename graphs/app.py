@@ -40,8 +40,7 @@ def validate_text(text: Any) -> str:
         raise ValueError("message text is empty")
     if len(t) > MAX_MESSAGE_CHARS:
         raise ValueError(f"message is too long ({len(t)} characters; the limit is {MAX_MESSAGE_CHARS})")
-    if "\x00" in t:
-        raise ValueError("message contains a NUL character")
+    reject_nul(t, "message")
     return t
 
 

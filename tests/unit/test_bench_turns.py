@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from langchain_core.messages import AIMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
