@@ -59,7 +59,8 @@ def _check(report: dict, backend: str) -> None:
     assert set(report["p50_ms_by_turn"]) == {"1", "3"}
     assert report["turns_per_s"] > 0 and report["baseline"]["turns_per_s"] > 0
     assert report["checkpoint_writes_per_turn"] >= 1 and report["checkpoint_logical_bytes_per_turn"] > 0
-    assert report["history_ms"] > 0 and report["history_snapshots"] >= 3
+    assert report["history_ms"] > 0 and report["history_snapshots"] >= 3 and report["history_reads"] == 5
+    assert report["history_ms"] <= report["history_ms_max"] and report["history_ms_first"] <= report["history_ms_max"]
     assert report["cpu_ms_per_turn"] > 0 and report["baseline"]["cpu_ms_per_turn"] > 0
 
 
