@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     opensearch_max_retries: int = Field(3, description="Retries on 429/502/503/504 from OpenSearch.")
 
     # checkpoints (docs/persistence.md)
-    checkpoint_durability: Literal["sync", "async", "exit"] = Field("async", description="LangGraph durability of a turn: 'async' = a checkpoint per step (history/replay/fork inside a turn, Studio); 'exit' = one per turn or interrupt (~7x fewer bytes, for throughput).")
+    checkpoint_durability: Literal["sync", "async", "exit"] = Field("exit", description="LangGraph durability of a turn: 'exit' = one checkpoint per turn or interrupt (~7x fewer bytes, 1 row instead of ~72 per turn; history, replay and fork at turn boundaries); 'async' = a checkpoint per step (replay from inside a turn, a specialist's steps in Studio: for debugging sessions). docs/persistence.md.")
     checkpoint_keep_last: int = Field(20, description="Retention: checkpoints kept per thread by `prune_checkpoints` (the latest is always kept).")
     checkpoint_max_age_days: int | None = Field(30, description="Retention: drop checkpoints older than this (None = no age limit).")
 

@@ -121,9 +121,9 @@ class Assistant:
 
         Shape: {thread_id, checkpoint_id, intents, agents, answer, items, orders, interrupt, timings_ms,
         usage, budget} (see ``result``).
-        ``durability`` ("sync" | "async" | "exit"; None = ``settings.checkpoint_durability``, default "async",
-        a checkpoint per step — what history/replay/fork inside a turn and Studio need):
-        "exit" writes one checkpoint per turn, or at an interrupt (docs/persistence.md).
+        ``durability`` ("sync" | "async" | "exit"; None = ``settings.checkpoint_durability``, default "exit":
+        one checkpoint per turn, or at an interrupt); "async" writes a checkpoint per step, which replay
+        from inside a turn and a specialist's steps in Studio need (docs/persistence.md).
         Raises ValueError for invalid text (nothing is written to the thread then).
         """
         text = validate_text(text)

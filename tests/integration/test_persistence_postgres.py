@@ -70,7 +70,8 @@ async def test_replay_and_fork_on_postgres(pg_settings):
         a = await Assistant.open(pg_settings, stack)
         t1 = await a.turn("Do you have Berserk?", user_id="u_ben", durability="exit")
         thread, cfg = t1["thread_id"], a.config(t1["thread_id"], "u_ben")
-        t2 = await a.turn("What is your return policy?", thread_id=thread, user_id="u_ben")  # per-step checkpoints
+        t2 = await a.turn("What is your return policy?", thread_id=thread, user_id="u_ben",
+                          durability="async")  # per-step checkpoints
         history = [s async for s in a.graph.aget_state_history(cfg)]
         assert history[0].config["configurable"]["checkpoint_id"] == t2["checkpoint_id"]
 
@@ -97,7 +98,8 @@ async def test_prune_keeps_latest_k_and_the_conversation(pg_settings):
         thread = None
         for text in ("Do you have One Piece?", "what about the second one?", "What is your return policy?",
                      "Recommend something like Berserk"):
-            out = await a.turn(text, thread_id=thread, user_id="u_ben")  # per-step: many checkpoints + subgraphs
+            out = await a.turn(text, thread_id=thread, user_id="u_ben",
+                               durability="async")  # per-step: many checkpoints + subgraphs
             thread = out["thread_id"]
         cfg = a.config(thread, "u_ben")
         roots = [s.config["configurable"]["checkpoint_id"] async for s in a.graph.aget_state_history(cfg)]
