@@ -38,15 +38,18 @@ class CatalogItem:
     synopsis: str
     price_jpy: int
     stock: int
+    authors_ja: tuple[str, ...] = ()  # Japanese names, from data/catalog/authors_ja.csv.gz; () when unknown
 
     def summary(self) -> dict:
-        """The compact JSON shape used in answers/state: ids, titles, author, status, volumes, price."""
+        """The compact JSON shape used in answers/state: ids, titles, authors (romanised, and Japanese
+        ``authors_ja`` where known, else []), status, volumes, price."""
         return {
             "mal_id": self.mal_id,
             "title": self.title,
             "title_en": self.title_en or None,
             "title_ja": self.title_ja or None,
             "authors": list(self.authors),
+            "authors_ja": list(self.authors_ja),
             "status": self.status,
             "num_volumes": self.num_volumes,
             "price_jpy": self.price_jpy,

@@ -1,4 +1,4 @@
-"""Load the shipped catalog (data/catalog/manga_catalog.csv.gz) into memory, with demo prices and stock."""
+"""Load the shipped catalog (data/catalog/manga_catalog.csv.gz) into memory, with demo prices, stock and Japanese author names."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from core.domain import CatalogItem
 from core.settings import PROJECT_ROOT
 
 DEFAULT_CATALOG = PROJECT_ROOT / "data" / "catalog" / "manga_catalog.csv.gz"
+DEFAULT_AUTHORS_JA = PROJECT_ROOT / "data" / "catalog" / "authors_ja.csv.gz"
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -72,7 +73,7 @@ def _int(value: str) -> int | None:
         return None
 
 
-def _row_to_item(row: dict) -> CatalogItem:
+def _row_to_item(row: dict, authors_ja: tuple[str, ...] = ()) -> CatalogItem:
     mal_id = int(row["mal_id"])
     media_type = row.get("media_type") or "Manga"
     members = _int(row.get("mal_members_2024") or "") or _int(row.get("mal_num_list_users_latest") or "") or 0
@@ -100,6 +101,7 @@ def _row_to_item(row: dict) -> CatalogItem:
         synopsis=(row.get("synopsis") or "").strip(),
         price_jpy=demo_price_jpy(mal_id, media_type),
         stock=demo_stock(mal_id),
+        authors_ja=authors_ja,
     )
 
 
@@ -108,6 +110,19 @@ def read_rows(path: Path = DEFAULT_CATALOG) -> Iterator[dict]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as fh:
         yield from csv.DictReader(io.TextIOWrapper(fh, encoding="utf-8", newline=""))
+
+
+def read_authors_ja(path: Path | None = DEFAULT_AUTHORS_JA) -> dict[int, tuple[str, ...]]:
+    """Japanese author names by ``mal_id`` from a gzip or plain CSV with columns ``mal_id, authors_ja``.
+
+    ``authors_ja`` is ``|``-separated (e.g. ``13 → ('尾田栄一郎',)``). The shipped file is built by
+    scripts/build_authors_ja.py from the Japan Media Arts Database (see data/README.md); about 1,900
+    titles have names. Returns {} when ``path`` is None or does not exist; raises ValueError on a
+    non-integer ``mal_id``.
+    """
+    if path is None or not Path(path).exists():
+        return {}
+    return {int(row["mal_id"]): _split(row.get("authors_ja") or "") for row in read_rows(Path(path))}
 
 
 class InMemoryCatalog:
@@ -122,11 +137,18 @@ class InMemoryCatalog:
         self._by_id = {it.mal_id: it for it in self.items}
 
     @classmethod
-    def from_csv(cls, path: Path = DEFAULT_CATALOG, limit: int | None = None) -> InMemoryCatalog:
-        """Read a catalog CSV (plain or .gz). ``limit`` keeps the first N (most popular) rows, for tests."""
+    def from_csv(
+        cls, path: Path = DEFAULT_CATALOG, limit: int | None = None, authors_ja_path: Path | None = DEFAULT_AUTHORS_JA
+    ) -> InMemoryCatalog:
+        """Read a catalog CSV (plain or .gz). ``limit`` keeps the first N (most popular) rows, for tests.
+
+        Japanese author names come from ``authors_ja_path`` (see ``read_authors_ja``; None or a
+        missing file leaves ``CatalogItem.authors_ja`` empty), joined on ``mal_id``.
+        """
+        names = read_authors_ja(authors_ja_path)
         items = []
         for row in read_rows(path):
-            items.append(_row_to_item(row))
+            items.append(_row_to_item(row, names.get(int(row["mal_id"]), ())))
             if limit and len(items) >= limit:
                 break
         return cls(items)

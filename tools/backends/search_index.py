@@ -7,6 +7,7 @@ import hashlib
 import pickle
 import re
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 from typing import Sequence
 
@@ -17,9 +18,11 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from core.domain import CatalogItem, SearchHit
 from tools.backends.query import normalize, parse_query
 
-__all__ = ["FusionWeights", "HybridIndex", "LsaEmbedder", "title_variants"]
+__all__ = ["FusionWeights", "HybridIndex", "LsaEmbedder", "author_names", "segment_names", "title_variants"]
 
 _BATCH = 256  # queries per sparse-product batch in search_many (bounds memory: 256 x ~29k float32)
+_CACHE_FORMAT = 2  # bump when the pickled index changes shape (2: Japanese author names)
+_MIN_JA_NAME = 3  # shortest Japanese author name (characters) looked for inside a longer query
 
 
 def _layers(starts: np.ndarray, total: int) -> list[tuple[np.ndarray | None, np.ndarray]]:
@@ -59,6 +62,42 @@ def title_variants(item: CatalogItem) -> list[str]:
 _WORD = re.compile(r"(?u)\b\w+\b")
 
 
+def author_names(item: CatalogItem) -> list[str]:
+    """Distinct normalised author names of one title: romanised (MAL) then Japanese (``authors_ja``)."""
+    return [a for a in dict.fromkeys(normalize(a) for a in (*item.authors, *item.authors_ja)) if a]
+
+
+def segment_names(text: str, names: frozenset[str] | set[str], longest: int) -> list[str] | None:
+    """Cut known names out of normalised text written without word boundaries (Japanese).
+
+    Scans each run of non-ASCII words (spaces inside a run dropped, so "尾田 栄一郎" is one run) left
+    to right, taking the longest name in ``names`` (at most ``longest`` characters) that starts at
+    each position. Returns the
+    query's ASCII tokens plus the names found, in order, or None when no name was found (the text
+    should then be used as it is). The Japanese text around a name is left out: without word
+    boundaries it cannot be split into words. '尾田栄一郎ノ漫画アリマスカ' → ['尾田栄一郎'].
+    """
+    out: list[str] = []
+    found = False
+    # Adjacent non-ASCII tokens are scanned as one run, so "尾田 栄一郎" finds 尾田栄一郎.
+    runs = [" ".join(g) if ascii_ else "".join(g) for ascii_, g in groupby(text.split(), key=str.isascii)]
+    for token in runs:
+        if token.isascii():
+            out.extend(token.split())
+            continue
+        i = 0
+        while i < len(token):
+            for j in range(min(len(token), i + longest), i + _MIN_JA_NAME - 1, -1):
+                if token[i:j] in names:
+                    out.append(token[i:j])
+                    found = True
+                    i = j
+                    break
+            else:
+                i += 1
+    return out if found else None
+
+
 def _char_vectorizer() -> TfidfVectorizer:
     # Text is normalised before vectorising (see tools.backends.query.normalize), so no lowercasing here.
     return TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), lowercase=False, sublinear_tf=True, dtype=np.float32)
@@ -96,7 +135,7 @@ class LsaEmbedder:
 
     @classmethod
     def fit_catalog(cls, items: Sequence[CatalogItem], dim: int = 128, seed: int = 0) -> LsaEmbedder:
-        """Fit on one document per catalog title (title variants + authors)."""
+        """Fit on one document per catalog title (title variants + romanised authors)."""
         return cls.fit([_item_document(it) for it in items], dim=dim, seed=seed)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -144,8 +183,10 @@ class HybridIndex:
 
     Fields: (1) title variants (MAL title, English, native script, synonyms) as character 2-4-gram
     TF-IDF (``char_wb``), scored per title as the max cosine over its variants — handles Japanese
-    without word boundaries, partial titles and typos; (2) author names, word-level TF-IDF, max over
-    a title's authors (word order free: "Miura Kentarou" == "Kentarou Miura"); (3) synopsis + genres +
+    without word boundaries, partial titles and typos; (2) author names, romanised and Japanese
+    (``CatalogItem.authors_ja``), word-level TF-IDF, max over a title's authors (word order free:
+    "Miura Kentarou" == "Kentarou Miura"; a Japanese name such as 尾田栄一郎 is one word, and is cut
+    out of a Japanese query by ``segment_names`` so "尾田栄一郎の漫画ありますか" matches it); (3) synopsis + genres +
     themes, word-level TF-IDF, down-weighted (free-text fallback); optional (4) LSA dense vectors.
     Plus exact and prefix title-match boosts and a MyAnimeList popularity prior (see FusionWeights).
     Text on both sides goes through ``tools.backends.query.normalize``; volume markers are parsed
@@ -179,15 +220,15 @@ class HybridIndex:
             self._exact.setdefault(t, []).append(int(i))
         self._sorted_variants = sorted(self._exact)
 
-        # (2) authors: one row per distinct normalised name; (item, author) pairs sorted by item, with a
-        # dummy "no author" column (index n_auth, always 0) so every item has at least one pair.
+        # (2) authors (romanised and Japanese): one row per distinct normalised name; (item, author) pairs
+        # sorted by item, with a dummy "no author" column (index n_auth, always 0) so every item has
+        # at least one pair.
         names: dict[str, int] = {}
         pair_auth: list[int] = []
         pair_starts = np.empty(n, dtype=np.int64)
         for i, it in enumerate(self.items):
             pair_starts[i] = len(pair_auth)
-            au = [normalize(a) for a in it.authors]
-            au = [a for a in dict.fromkeys(au) if a]
+            au = author_names(it)
             if not au:
                 pair_auth.append(-1)
             for a in au:
@@ -200,6 +241,11 @@ class HybridIndex:
         self._pair_layers = _layers(pair_starts, len(pa))
         self._author_vec = _word_vectorizer()
         self._A = self._author_vec.fit_transform(self._author_names or ["_"]).tocsr()
+        # Japanese names (one word, no spaces) to cut out of queries without word boundaries.
+        self._ja_names = frozenset(
+            a for a in self._author_names if not a.isascii() and " " not in a and len(a) >= _MIN_JA_NAME
+        )
+        self._ja_longest = max((len(a) for a in self._ja_names), default=0)
 
         # (3) synopsis + genres + themes, word level, English stop words removed, rare terms dropped.
         docs = [normalize(" ".join([it.synopsis, *it.genres, *it.themes])) for it in self.items]
@@ -240,14 +286,16 @@ class HybridIndex:
         """Build over ``catalog`` (anything with ``.items``: a sequence of CatalogItem, e.g. ``load_catalog()``).
 
         With ``cache_dir`` and ``catalog_path``, the fitted index is pickled under
-        ``cache_dir/search-<sha256 of the catalog file and options>.pkl`` and reused when present
-        (only our own cache files are unpickled). Raises ValueError on an empty catalog.
+        ``cache_dir/search-<sha256 of the catalog file, the items' Japanese author names, the cache
+        format and options>.pkl`` and reused when present (only our own cache files are unpickled).
+        Raises ValueError on an empty catalog.
         """
         items = list(getattr(catalog, "items", catalog))
         if cache_dir is None or catalog_path is None:
             return cls(items, weights=weights, dense=dense)
         h = hashlib.sha256(Path(catalog_path).read_bytes())
-        h.update(repr((weights or FusionWeights(), dense, len(items))).encode())
+        h.update(repr([(it.mal_id, it.authors_ja) for it in items if it.authors_ja]).encode())
+        h.update(repr((_CACHE_FORMAT, weights or FusionWeights(), dense, len(items))).encode())
         path = Path(cache_dir) / f"search-{h.hexdigest()[:24]}.pkl"
         if path.exists():
             with path.open("rb") as fh:
@@ -296,13 +344,15 @@ class HybridIndex:
             q2 = qt.multiply(qt).tocsr()
             contain = _group_max((q2 @ self._VbT).toarray(), self._var_layers)
 
-        qa = self._author_vec.transform(norm)
+        # Japanese author names are cut out of queries without word boundaries (see segment_names).
+        auth = [self._author_query(q) for q in norm]
+        qa = self._author_vec.transform(auth)
         sim_a = (qa @ self._AT).toarray()
         # author cosine x (share of the query's words found in that name)², so a lone common word
         # ("one", "koi") inside a title query does not pull in an author of that name
         qb = qa.copy()
         qb.data[:] = 1.0
-        n_words = np.array([max(len(_WORD.findall(q)), 1) for q in norm], dtype=np.float32)[:, None]
+        n_words = np.array([max(len(_WORD.findall(q)), 1) for q in auth], dtype=np.float32)[:, None]
         cover = (qb @ self._AbT).toarray() / n_words
         sim_a = sim_a * cover * cover
         sim_a = np.hstack([sim_a, np.zeros((n, 1), dtype=np.float32)])
@@ -337,6 +387,13 @@ class HybridIndex:
             "dense": dense,
             "prior": self._prior,
         }
+
+    def _author_query(self, text: str) -> str:
+        """The text matched against author names: ``text`` itself, or the names ``segment_names`` finds in it."""
+        if not self._ja_names or text.isascii():
+            return text
+        found = segment_names(text, self._ja_names, self._ja_longest)
+        return text if found is None else " ".join(found)
 
     def fuse(self, f: dict[str, np.ndarray], weights: FusionWeights | None = None) -> np.ndarray:
         """Fused scores (n_queries, n_items) from ``field_scores`` output; -inf where an item is filtered out."""

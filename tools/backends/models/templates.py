@@ -15,6 +15,12 @@ ORDER_STATUS_JA = {"processing": "準備中", "shipped": "発送済み", "delive
                    "returned": "返品済み"}
 
 
+def _authors_ja(it: dict) -> list[str]:
+    """Author names for a Japanese answer: the Japanese names (Japan Media Arts Database, via the catalog's
+    ``authors_ja``) when known, else the romanised ones."""
+    return list(it.get("authors_ja") or it.get("authors") or [])
+
+
 def _title(it: dict, ja: bool) -> str:
     """'Title (日本語タイトル)' in English answers, '日本語タイトル（Title）' in Japanese answers."""
     t, tj = it.get("title") or "", it.get("title_ja") or ""
@@ -37,7 +43,7 @@ def _stock(it: dict, ja: bool) -> str:
 
 
 def _item_line(i: int, it: dict, ja: bool) -> str:
-    authors = "、".join(it.get("authors") or []) if ja else ", ".join(it.get("authors") or [])
+    authors = "、".join(_authors_ja(it)) if ja else ", ".join(it.get("authors") or [])
     price = f"¥{it['price_jpy']:,}"
     if ja:
         return f"{i}. {_title(it, ja)} — {authors or '作者不明'}（{_vols(it, ja)}）1冊 {price}、{_stock(it, ja)}"
@@ -74,7 +80,7 @@ def _details(ev: dict, ja: bool) -> str:
     syn = re.split(r"(?<=[.!?])\s", it.get("synopsis") or "")
     syn = " ".join(syn[:2]).strip()
     if ja:
-        out = [f"{_title(it, ja)}", f"作者：{'、'.join(it.get('authors') or []) or '不明'}", f"状態：{_vols(it, ja)}",
+        out = [f"{_title(it, ja)}", f"作者：{'、'.join(_authors_ja(it)) or '不明'}", f"状態：{_vols(it, ja)}",
                f"ジャンル：{genres or '不明'}", f"価格：1冊 ¥{it['price_jpy']:,}（{_stock(it, ja)}）"]
         if syn:
             out.append(f"あらすじ（英語）：{syn}")
