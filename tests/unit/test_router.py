@@ -7,7 +7,15 @@ import pytest
 from core.ports import INTENTS
 from core.settings import get_settings
 from tools.backends import router_data
-from tools.backends.models.local_router import INTENT_CUES, LocalRouter, cue_features, split_clauses
+from tools.backends.models.local_router import (
+    AUTHOR_MARK,
+    INTENT_CUES,
+    TITLE_MARK,
+    LocalRouter,
+    TitleGazetteer,
+    cue_features,
+    split_clauses,
+)
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +83,8 @@ def test_real_test_data_is_clinc_val_and_a_bitext_slice(dataset):
     ("vinland sgaa", "search"),  # mistyped bare title: the catalog-similarity signal
     ("I loved Monster. Any suggestions?", "recommend"),  # recommend cue drops search
     ("what about the second one?", "search"),  # follow-up on a result list
+    ("井上雄彦の漫画ありますか", "search"),  # a Japanese author name (catalog authors_ja): an author search
+    ("any books by Takehiko Inoue?", "search"),
 ])
 def test_single_intent_messages(router, text, label):
     d = router.route(text)
@@ -139,3 +149,16 @@ def test_complex_flag_needs_a_back_reference(router):
     assert router.route("find a manga like Berserk and add volume 1 of it to my cart").complex
     assert not router.route("find Naruto and where is my order?").complex
     assert not router.route("do you have One Piece vol 3?").complex
+
+
+def test_gazetteer_masks_titles_and_author_names():
+    g = TitleGazetteer(["One Piece", "ワンピース", "Match"], real_texts=["light the match please"],
+                       authors=["Eiichiro Oda", "尾田栄一郎", "Mani", "井上", "One Piece"])
+    assert g.mask("books by Eiichiro Oda?") == f"books by {AUTHOR_MARK}?"
+    assert g.mask("尾田栄一郎の漫画") == f"{AUTHOR_MARK}の漫画"
+    assert g.mask("do you have one piece") == f"do you have {TITLE_MARK}"  # a title wins over an author form
+    assert g.mask("ワンピースの3巻") == f"{TITLE_MARK}の3巻"
+    # one-word pen names, two-character Japanese names and phrases of the real utterances stay text
+    assert g.mask("reservations at mani") == "reservations at mani"
+    assert g.mask("井上さん") == "井上さん"
+    assert g.mask("light the match") == "light the match"

@@ -44,7 +44,7 @@ from typing import Iterable, Literal, Sequence
 from core.lang import detect_locale
 from core.ports import INTENTS
 from core.settings import PROJECT_ROOT
-from tools.backends.catalog import DEFAULT_CATALOG, InMemoryCatalog, load_catalog
+from tools.backends.catalog import DEFAULT_AUTHORS_JA, DEFAULT_CATALOG, InMemoryCatalog, load_catalog
 
 Split = Literal["train", "dev", "test"]
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
@@ -138,7 +138,7 @@ class RouterDataset:
 def source_files() -> list[Path]:
     """Every file the dataset is derived from (the model cache key hashes these plus this module)."""
     return [CLINC_PATH, BITEXT_PATH, MAPPING_PATH, TEMPLATES_PATH, CONNECTORS_PATH, GENRE_JA_PATH,
-            DEFAULT_CATALOG, Path(__file__)]
+            DEFAULT_CATALOG, DEFAULT_AUTHORS_JA, Path(__file__)]
 
 
 def data_fingerprint(extra: str = "") -> str:

@@ -1,7 +1,7 @@
 """The `local` profile's router: a scikit-learn multi-label intent classifier trained on the shipped utterances.
 
 Features: TF-IDF character n-grams (``char_wb``, 1-4: robust to typos and to Japanese, which has no spaces)
-and word 1-2-grams of the title-masked message (``TitleGazetteer``), plus a dense *catalog signal*
+and word 1-2-grams of the message with catalog titles and author names masked (``TitleGazetteer``), plus a dense *catalog signal*
 (``TitleSimilarity``: cosine of the raw message to its nearest catalog title in char 2-4-gram TF-IDF space,
 so a mistyped bare title such as "vinland sgaa" reads as a catalog request) and one binary *cue* feature
 per label (``INTENT_CUES``: domain vocabulary such as manager/human/責任者 for handoff). Estimator: one
@@ -43,11 +43,14 @@ from core.ports import INTENTS, RouterDecision
 from tools.backends import router_data
 from tools.backends.catalog import InMemoryCatalog, load_catalog
 
-MODEL_VERSION = "local-router-5"
+MODEL_VERSION = "local-router-6"
 """Bump when the features, estimator or decision rule change (invalidates cached models)."""
 
 TITLE_MARK = " qqtitleqq "
 """What a recognised catalog title is replaced with before featurisation."""
+
+AUTHOR_MARK = " qqauthorqq "
+"""What a recognised author name (romanised or Japanese) is replaced with before featurisation."""
 
 _EN_TOKEN = re.compile(r"[a-z0-9]+")
 _JA_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
@@ -69,46 +72,50 @@ def common_phrases(texts: Iterable[str], max_len: int = 4) -> set[str]:
 
 
 class TitleGazetteer:
-    """Finds catalog titles in a message and replaces each with ``TITLE_MARK`` (greedy, longest match first).
+    """Finds catalog titles and author names in a message and replaces each with ``TITLE_MARK`` /
+    ``AUTHOR_MARK`` (greedy, longest match first; a title wins over an author of the same span).
 
-    Built from every catalog title, English title, synonym and Japanese title (the catalog is the store's
-    own knowledge, available at inference). English forms are matched as lower-cased alphanumeric token
-    sequences (≥ 4 characters, ≤ 12 tokens); Japanese forms (≥ 2 characters, kana/kanji) as substrings. A form that is
-    also a word sequence of the REAL training utterances (CLINC150/Bitext: "home", "monster", "love")
-    is ambiguous and left out, so ordinary sentences are not rewritten. Misspelled titles are not
-    matched: the classifier still sees the request's wording.
+    Built from every catalog title, English title, synonym and Japanese title, and from every author name,
+    romanised and Japanese (``CatalogItem.authors_ja``, from the Japan Media Arts Database): the catalog is the
+    store's own knowledge, available at inference. English forms are matched as lower-cased alphanumeric
+    token sequences (≥ 4 characters, ≤ 12 tokens; author names ≥ 2 tokens); Japanese forms (kana/kanji; titles ≥ 2 characters,
+    author names ≥ 3) as substrings. A form that is also a word sequence of the REAL training utterances
+    (CLINC150/Bitext: "home", "monster", "love") is ambiguous and left out, so ordinary sentences are not
+    rewritten. Misspelled names are not matched: the classifier still sees the request's wording.
     """
 
-    def __init__(self, titles: Iterable[str], real_texts: Iterable[str] = ()):
+    def __init__(self, titles: Iterable[str], real_texts: Iterable[str] = (), authors: Iterable[str] = ()):
         common = common_phrases(real_texts)
-        self.en: set[str] = set()
+        self.en: dict[str, str] = {}
         self.first: set[str] = set()
-        self.ja: dict[str, set[str]] = {}
+        self.ja: dict[str, dict[str, str]] = {}
         self.max_tokens = 1
-        for title in titles:
-            if not title:
-                continue
-            if _JA_CHAR.search(title):
-                t = title.strip()
-                if len(t) >= 2:
-                    self.ja.setdefault(t[:2], set()).add(t)
-            else:
-                toks = _EN_TOKEN.findall(title.lower())
-                key = " ".join(toks)
-                if len(key) >= 4 and len(toks) <= 12 and key not in common:
-                    self.en.add(key)
-                    self.first.add(toks[0])
-                    self.max_tokens = max(self.max_tokens, len(toks))
+        for forms, mark, ja_min in ((authors, AUTHOR_MARK, 3), (titles, TITLE_MARK, 2)):  # titles overwrite
+            for form in forms:
+                if not form:
+                    continue
+                if _JA_CHAR.search(form):
+                    t = form.strip()
+                    if len(t) >= ja_min:
+                        self.ja.setdefault(t[:2], {})[t] = mark
+                else:
+                    toks = _EN_TOKEN.findall(form.lower())
+                    key = " ".join(toks)
+                    min_tokens = 2 if mark is AUTHOR_MARK else 1  # one-word pen names ("Match", "Mani") are words too
+                    if len(key) >= 4 and min_tokens <= len(toks) <= 12 and key not in common:
+                        self.en[key] = mark
+                        self.first.add(toks[0])
+                        self.max_tokens = max(self.max_tokens, len(toks))
 
     def mask(self, text: str) -> str:
-        """``text`` with each recognised title replaced by ``TITLE_MARK`` (pure; ~20 µs per message)."""
+        """``text`` with each recognised title/author replaced by its mark (pure; ~20 µs per message)."""
         if self.ja and _JA_CHAR.search(text):
             out, i = [], 0
             while i < len(text):
                 cands = self.ja.get(text[i:i + 2])
                 hit = max((c for c in cands if text.startswith(c, i)), key=len, default="") if cands else ""
                 if hit:
-                    out.append(TITLE_MARK)
+                    out.append(cands[hit])
                     i += len(hit)
                 else:
                     out.append(text[i])
@@ -122,9 +129,10 @@ class TitleGazetteer:
                 i += 1
                 continue
             for j in range(min(len(spans), i + self.max_tokens), i, -1):
-                if " ".join(s[2] for s in spans[i:j]) in self.en:
+                mark = self.en.get(" ".join(s[2] for s in spans[i:j]))
+                if mark:
                     out.append(text[pos:spans[i][0]])
-                    out.append(TITLE_MARK)
+                    out.append(mark)
                     pos = spans[j - 1][1]
                     i = j
                     break
@@ -394,7 +402,8 @@ class LocalRouter:
         catalog = catalog or load_catalog()
         real = [u.text for u in dataset.train if u.real]
         forms = [t for it in catalog.items for t in (it.title, it.title_en, it.title_ja, *it.synonyms)]
-        gazetteer = TitleGazetteer(forms, real)
+        authors = [a for it in catalog.items for a in (*it.authors, *it.authors_ja)]
+        gazetteer = TitleGazetteer(forms, real, authors)
         similarity = TitleSimilarity(forms, real)
         stages["catalog_indexes"] = time.perf_counter() - t0
         raw = [u.text for u in dataset.train]
