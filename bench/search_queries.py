@@ -16,6 +16,8 @@ Every query is built from real catalog fields (nothing hand-written). Kinds:
   volume is kept in ``Query.volume``.
 - ``author``: an author's name as MAL gives it ("Kentarou Miura"), family name first
   ("Miura Kentarou"), or with long vowels shortened ("Kentaro Miura").
+- ``ja_author``: a Japanese author name (``CatalogItem.authors_ja``, from the Japan Media Arts Database),
+  alone ("三浦建太郎") or inside a request ("三浦建太郎の漫画", "三浦建太郎の作品ありますか").
 
 Relevance (what counts as a hit for recall@k / MRR@k):
 
@@ -25,6 +27,7 @@ Relevance (what counts as a hit for recall@k / MRR@k):
 - ``ja_partial``: every title whose normalised Japanese title contains the substring.
 - ``prefix``: every title having a normalised name that starts with the prefix.
 - ``author``: every title by that author (normalised name equality); a hit is any of them.
+- ``ja_author``: every title whose Japanese author names include that name.
 
 Split: titles (not queries) are split by a CRC32 of ``mal_id``: even → ``dev``, odd → ``test``,
 so tuning never sees the test titles. Within a split, queries are drawn per kind with
@@ -55,6 +58,7 @@ KINDS: tuple[str, ...] = (
     "prefix",
     "volume",
     "author",
+    "ja_author",
 )
 DEFAULT_SAMPLE = 3000
 DEFAULT_SEED = 20240611
@@ -83,6 +87,7 @@ class _Relevance:
     def __init__(self, items: Sequence[CatalogItem]):
         self.by_name: dict[str, set[int]] = defaultdict(set)
         self.by_author: dict[str, set[int]] = defaultdict(set)
+        self.by_author_ja: dict[str, set[int]] = defaultdict(set)
         self.names: list[tuple[str, int]] = []
         self.ja: list[tuple[str, int]] = []
         for it in items:
@@ -94,6 +99,9 @@ class _Relevance:
             for a in it.authors:
                 if normalize(a):
                     self.by_author[normalize(a)].add(it.mal_id)
+            for a in it.authors_ja:
+                if normalize(a):
+                    self.by_author_ja[normalize(a)].add(it.mal_id)
 
     def same_name(self, text: str, source: int) -> frozenset[int]:
         return frozenset(self.by_name.get(normalize(text), set()) | {source})
@@ -197,6 +205,12 @@ def _make(kind: str, it: CatalogItem, rng: random.Random, rel: _Relevance) -> Qu
         else:
             text = name
         return Query(text, kind, it.mal_id, frozenset(rel.by_author[normalize(name)] | {it.mal_id}))
+    if kind == "ja_author":
+        if not it.authors_ja:
+            return None
+        name = rng.choice(it.authors_ja)
+        text = name + rng.choice(("", "の漫画", "の作品ありますか", "さんの本"))
+        return Query(text, kind, it.mal_id, frozenset(rel.by_author_ja[normalize(name)] | {it.mal_id}))
     raise ValueError(f"unknown query kind {kind!r}")
 
 

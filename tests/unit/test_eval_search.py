@@ -35,6 +35,10 @@ def test_relevant_sets_follow_the_documented_rules(catalog):
         src = by_id[q.source_id]
         if q.kind == "author":
             assert all({normalize(a) for a in by_id[i].authors} & {normalize(a) for a in src.authors} for i in q.relevant)
+        if q.kind == "ja_author":
+            assert any(q.text.startswith(a) for a in src.authors_ja)
+            assert all({normalize(a) for a in by_id[i].authors_ja} & {normalize(a) for a in src.authors_ja}
+                       for i in q.relevant)
         if q.kind == "ja_partial":
             assert normalize(q.text).replace(" ", "") in normalize(src.title_ja).replace(" ", "")
             assert len(q.text) >= 4
