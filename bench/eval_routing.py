@@ -50,9 +50,11 @@ def run_routing_eval(sample: int | None = None, split: str = "test", seed: int =
     top label → count), ``out_of_scope_recall``, ``multi_exact_match`` (share of multi-intent items
     whose predicted label set equals the gold set), ``complex`` (P/R of the complex flag),
     ``real``/``derived`` (the same figures per origin; macro-F1 over labels present in that subset),
+    ``en``/``ja`` (the same per message language, ``core.lang.detect_locale``: Japanese = any kana/kanji),
     ``load_s``/``route_ms_per_item`` timings and ``targets_met``.
     Raises ValueError for an unknown split.
     """
+    from core.lang import detect_locale
     from core.settings import get_settings
     from tools.backends.models.local_router import LocalRouter
     from tools.backends.router_data import build_dataset
@@ -95,6 +97,8 @@ def run_routing_eval(sample: int | None = None, split: str = "test", seed: int =
         },
         "real": _figures([g for g, u in zip(gold, items) if u.real], [p for p, u in zip(pred, items) if u.real]),
         "derived": _figures([g for g, u in zip(gold, items) if not u.real], [p for p, u in zip(pred, items) if not u.real]),
+        **{lang: _figures([g for g, u in zip(gold, items) if detect_locale(u.text) == lang],
+                          [p for p, u in zip(pred, items) if detect_locale(u.text) == lang]) for lang in ("en", "ja")},
         "load_s": load_s,
         "route_ms_per_item": 1000 * route_s / max(1, len(items)),
     }
@@ -125,11 +129,13 @@ def print_report(summary: dict) -> None:
         c.add_row(g, *(str(row[p]) for p in INTENTS))
     con.print(c)
 
-    s = Table(title="By origin")
+    s = Table(title="By origin and by language")
     for col in ("subset", "n", "macro-F1", "exact match", "multi-intent n", "multi exact match"):
         s.add_column(col, justify="right" if col != "subset" else "left")
-    for name in ("real", "derived"):
+    for name in ("real", "derived", "en", "ja"):
         f = summary[name]
+        if not f["n"]:
+            continue
         mm = "-" if f["multi_exact_match"] is None else f"{f['multi_exact_match']:.4f}"
         s.add_row(name, str(f["n"]), f"{f['macro_f1']:.4f}", f"{f['exact_match']:.4f}", str(f["multi_n"]), mm)
     mm = "-" if summary["multi_exact_match"] is None else f"{summary['multi_exact_match']:.4f}"
