@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from contextlib import AsyncExitStack
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, get_args
 
 from langchain_core.messages import HumanMessage
 from langgraph.types import Command, Durability
@@ -42,6 +42,14 @@ def validate_text(text: Any) -> str:
         raise ValueError(f"message is too long ({len(t)} characters; the limit is {MAX_MESSAGE_CHARS})")
     reject_nul(t, "message")
     return t
+
+
+def validate_durability(value: Any) -> Durability | None:
+    """Return ``value`` when it is a LangGraph durability mode ("sync", "async", "exit") or None (= the
+    configured default); raise ValueError naming the allowed modes otherwise."""
+    if value is None or (isinstance(value, str) and value in get_args(Durability)):
+        return value
+    raise ValueError(f"durability must be one of {', '.join(get_args(Durability))}")
 
 
 def reject_nul(value: Any, path: str = "body") -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from fastapi.encoders import jsonable_encoder
@@ -57,10 +57,14 @@ class ThreadList(BaseModel):
 
 
 class MessageIn(BaseModel):
-    """Body of ``POST /v1/threads/{id}/messages``: one customer message (1-4000 characters after stripping)."""
+    """Body of ``POST /v1/threads/{id}/messages``: one customer message (1-4000 characters after stripping) and,
+    for debugging, the LangGraph durability of this turn (None = the server's ``checkpoint_durability``)."""
 
     model_config = ConfigDict(extra="forbid")
     text: StrictStr
+    durability: Literal["sync", "async", "exit"] | None = Field(
+        None, description="'async' = a checkpoint per step, so this turn can be replayed from inside (a specialist's "
+                          "steps); default: the server setting, normally 'exit' (one checkpoint per turn).")
 
 
 class CheckpointRef(BaseModel):
@@ -180,7 +184,7 @@ async def post_message(thread_id: str, body: MessageIn, user: UserDep, threads: 
     text = _text(body.text)
     await _owned(threads, user, thread_id)
     async with guard.hold(thread_id):
-        out = await assistant.turn(text, thread_id=thread_id, user_id=user)
+        out = await assistant.turn(text, thread_id=thread_id, user_id=user, durability=body.durability)
         await threads.touch(thread_id)
     await broker.publish(thread_id, {"type": "final", **out})
     return out

@@ -3,7 +3,9 @@ final events of every run on the thread (from any instance when REDIS_URL is set
 
 Protocol (JSON text frames):
 - client → server: ``{"type": "message", "text": str}``, ``{"type": "resume", "value": str|bool}`` (answers the
-  pending confirmation), ``{"type": "cancel"}`` (cancels the thread's run wherever it executes).
+  pending confirmation), ``{"type": "cancel"}`` (cancels the thread's run wherever it executes). A message or
+  resume may carry ``"durability": "sync"|"async"|"exit"`` (default: the server's ``checkpoint_durability``,
+  normally "exit"; "async" checkpoints every step of that run, for debugging).
 - server → client: ``{"type": "node", "event": "start"|"end", "node": str, "agent": str|null}`` (agent = the
   specialist whose subgraph runs the node), ``{"type": "token", "text": str, "agent": str}`` (writer tokens of a
   specialist's ``respond`` node), ``{"type": "interrupt", "action", "order_id", "prompt"}``, ``{"type": "final",
@@ -24,7 +26,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from langchain_core.messages import AIMessageChunk
 from langgraph.types import Command
 
-from graphs.app import pending_interrupt, validate_text
+from graphs.app import pending_interrupt, validate_durability, validate_text
 from server.deps import accept_thread_socket
 from server.errors import ApiError, ThreadBusy
 from server.events import Lease
@@ -69,7 +71,7 @@ def _error(code: str, message: str) -> dict:
     return {"type": "error", "code": code, "message": message}
 
 
-async def _execute(app: Any, thread_id: str, user: str, inp: Any, lease: Lease) -> None:
+async def _execute(app: Any, thread_id: str, user: str, inp: Any, lease: Lease, durability: str | None = None) -> None:
     """Stream one run to the broker (node/token events), release the guard, then publish the closing frames
     (interrupt and final, or an error frame: ``cancelled`` after ``{"type": "cancel"}``, ``internal`` on a bug).
     The guard is released first so a client may send its next message as soon as it sees the final frame."""
@@ -79,8 +81,9 @@ async def _execute(app: Any, thread_id: str, user: str, inp: Any, lease: Lease) 
         async with broker.register_run(thread_id):
             t0 = time.perf_counter()
             cfg = assistant.config(thread_id, user)
-            async for ns, mode, payload in assistant.graph.astream(inp, cfg, context=assistant.context(user),
-                                                                   stream_mode=STREAM_MODES, subgraphs=True):
+            async for ns, mode, payload in assistant.graph.astream(
+                    inp, cfg, context=assistant.context(user), stream_mode=STREAM_MODES, subgraphs=True,
+                    durability=durability or assistant.deps.settings.checkpoint_durability):
                 frame = translate(ns, mode, payload)
                 if frame is not None:
                     await broker.publish(thread_id, frame)
@@ -124,6 +127,7 @@ async def _start(app: Any, websocket: WebSocket, queue: asyncio.Queue, thread_id
             if isinstance(value, bool):
                 value = "yes" if value else "no"
             text = validate_text(value)
+        durability = validate_durability(frame.get("durability"))
     except ValueError as exc:
         queue.put_nowait(_error("invalid_input", str(exc)))
         return
@@ -147,7 +151,7 @@ async def _start(app: Any, websocket: WebSocket, queue: asyncio.Queue, thread_id
     except BaseException:
         await app.state.run_guard.release(lease)
         raise
-    task = asyncio.create_task(_execute(app, thread_id, user, inp, lease), name=f"run:{thread_id}")
+    task = asyncio.create_task(_execute(app, thread_id, user, inp, lease, durability), name=f"run:{thread_id}")
     app.state.ws_runs = getattr(app.state, "ws_runs", set())
     app.state.ws_runs.add(task)  # keep a strong reference: the run outlives a client that disconnects
     task.add_done_callback(app.state.ws_runs.discard)

@@ -29,8 +29,9 @@ def _thread(server, headers) -> str:
     return r.json()["thread_id"]
 
 
-def _say(server, headers, tid: str, text: str) -> dict:
-    r = httpx.post(f"{server.base}/v1/threads/{tid}/messages", json={"text": text}, headers=headers, timeout=60)
+def _say(server, headers, tid: str, text: str, durability: str | None = None) -> dict:
+    body = {"text": text} if durability is None else {"text": text, "durability": durability}
+    r = httpx.post(f"{server.base}/v1/threads/{tid}/messages", json=body, headers=headers, timeout=60)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -50,6 +51,38 @@ def test_http_chat(server, ben):
     assert out["items"] and out["interrupt"] is None
     r = httpx.get(f"{server.base}/v1/ready", timeout=5).json()
     assert r == {"status": "ready", "database": "postgres", "events": "redis"}
+
+
+def test_default_durability_is_one_checkpoint_per_turn_and_async_is_per_step(server, ben):
+    def roots(tid: str) -> list[dict]:
+        cps = httpx.get(f"{server.base}/v1/threads/{tid}/history?subgraphs=true", headers=ben, timeout=10).json()
+        return cps["checkpoints"]
+
+    default, per_step = _thread(server, ben), _thread(server, ben)
+    for text in ("Do you have Berserk?", "what about the second one?"):
+        a, b = _say(server, ben, default, text), _say(server, ben, per_step, text, durability="async")
+        assert a["answer"] == b["answer"]  # the durability changes what is stored, not what is answered
+    exit_cps, async_cps = roots(default), roots(per_step)
+    assert len(exit_cps) == 2 and all(c["checkpoint_ns"] == "" for c in exit_cps)  # one per turn, no subgraph
+    assert len(async_cps) > 4 * len(exit_cps) and any(c["checkpoint_ns"] for c in async_cps)
+    bad = httpx.post(f"{server.base}/v1/threads/{default}/messages", json={"text": "hi", "durability": "fast"},
+                     headers=ben, timeout=10)
+    assert bad.status_code == 422 and "error" in bad.json()
+    assert len(roots(default)) == 2  # the refused message left the thread as it was
+
+
+async def test_ws_refuses_a_bad_durability_with_an_error_frame(server, ben):
+    tid = _thread(server, ben)
+    async with connect(f"{server.ws_base}/v1/ws/threads/{tid}?api_key={ben['Authorization'][7:]}") as ws:
+        await ws.send(json.dumps({"type": "message", "text": "find Berserk", "durability": "fast"}))
+        frames = await _until_final(ws)
+        assert frames[-1]["type"] == "error" and frames[-1]["code"] == "invalid_input"
+        assert "durability" in frames[-1]["message"]
+        await ws.send(json.dumps({"type": "message", "text": "find Berserk", "durability": "async"}))
+        ok = await _until_final(ws)
+    assert ok[-1]["type"] == "final" and "Berserk" in ok[-1]["answer"]
+    cps = httpx.get(f"{server.base}/v1/threads/{tid}/history?subgraphs=true", headers=ben, timeout=10).json()
+    assert any(c["checkpoint_ns"].startswith("search_agent:") for c in cps["checkpoints"])  # per-step was honoured
 
 
 async def test_ws_streams_nodes_then_tokens_then_final(server, ben):
@@ -100,8 +133,9 @@ async def test_ws_interrupt_then_resume_cancels_exactly_once(server, ben, module
 
 def test_history_replay_fork_with_a_subgraph_checkpoint(server, ben):
     tid = _thread(server, ben)
-    first = _say(server, ben, tid, "Do you have Slam Dunk?")
-    second = _say(server, ben, tid, "What is your return policy?")
+    # a debugging session: per-step checkpoints ("async") so the turns can be replayed from inside
+    first = _say(server, ben, tid, "Do you have Slam Dunk?", durability="async")
+    second = _say(server, ben, tid, "What is your return policy?", durability="async")
     url = f"{server.base}/v1/threads/{tid}"
     cps = httpx.get(url + "/history?subgraphs=true", headers=ben, timeout=10).json()["checkpoints"]
     root = [c for c in cps if c["checkpoint_ns"] == ""]
