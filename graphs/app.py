@@ -40,7 +40,7 @@ def validate_text(text: Any) -> str:
         raise ValueError("message text is empty")
     if len(t) > MAX_MESSAGE_CHARS:
         raise ValueError(f"message is too long ({len(t)} characters; the limit is {MAX_MESSAGE_CHARS})")
-    reject_nul(t, "message")
+    reject_unstorable(t, "message")
     return t
 
 
@@ -52,20 +52,29 @@ def validate_durability(value: Any) -> Durability | None:
     raise ValueError(f"durability must be one of {', '.join(get_args(Durability))}")
 
 
-def reject_nul(value: Any, path: str = "body") -> None:
-    """Raise ValueError naming the first key or string under ``value`` (str, dict, list, tuple; nested) that
-    contains U+0000. PostgreSQL text and JSONB cannot store it, so such a value (a metadata filter, thread
-    metadata, a state update) would otherwise fail in the database as a 500 instead of being refused."""
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""The integer range a stored JSON value may use: orjson (our API responses) and most JSON consumers refuse
+integers beyond signed 64 bits, so a thread whose metadata held one could no longer be listed."""
+
+
+def reject_unstorable(value: Any, path: str = "body") -> None:
+    """Raise ValueError naming the first key or value under ``value`` (str, int, dict, list, tuple; nested) that
+    cannot be stored and served back: a string with U+0000 (PostgreSQL text and JSONB refuse it: a 500 in the
+    database) or an integer outside the signed 64-bit range (stored, then a 500 on every response that
+    includes it, e.g. each thread search). Used for thread metadata, metadata filters and state updates."""
     if isinstance(value, str):
         if "\x00" in value:
             raise ValueError(f"{path} contains a NUL character (U+0000), which cannot be stored")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError(f"{path} is an integer outside the signed 64-bit range, which cannot be stored")
     elif isinstance(value, dict):
         for k, v in value.items():
-            reject_nul(k, f"{path} key")
-            reject_nul(v, f"{path}.{k}" if isinstance(k, str) and "\x00" not in k else path)
+            reject_unstorable(k, f"{path} key")
+            reject_unstorable(v, f"{path}.{k}" if isinstance(k, str) and "\x00" not in k else path)
     elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
-            reject_nul(v, f"{path}[{i}]")
+            reject_unstorable(v, f"{path}[{i}]")
 
 
 def pending_interrupt(snapshot: Any) -> dict | None:

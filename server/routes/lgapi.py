@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from core.context import Context
 from core.errors import MangaAssistError, UnknownThread
-from graphs.app import Assistant, reject_nul, validate_text
+from graphs.app import Assistant, reject_unstorable, validate_text
 from server.deps import AssistantDep, RunGuardDep, ThreadsDep, UserDep
 from server.errors import ApiError
 
@@ -95,14 +95,14 @@ def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) ->
 # ---- request bodies -------------------------------------------------------------------------------------------
 
 class _Body(BaseModel):
-    """Base of the request bodies: unknown fields ignored (SDK versions differ), NUL characters refused (422)."""
+    """Base of the request bodies: unknown fields ignored (SDK versions differ); NUL characters and integers beyond 64 bits refused (422)."""
 
     model_config = ConfigDict(extra="ignore")
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        reject_nul(data)
+    def _storable(cls, data: Any) -> Any:
+        reject_unstorable(data)
         return data
 
 

@@ -12,7 +12,7 @@ from fastapi.encoders import jsonable_encoder
 from langgraph.errors import EmptyInputError, InvalidUpdateError
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
-from graphs.app import Assistant, pending_interrupt, reject_nul, validate_text
+from graphs.app import Assistant, pending_interrupt, reject_unstorable, validate_text
 from server.deps import AssistantDep, BrokerDep, RunGuardDep, ThreadsDep, UserDep
 from server.errors import ApiError
 
@@ -35,8 +35,8 @@ class ThreadCreate(BaseModel):
 
     @field_validator("metadata")
     @classmethod
-    def _no_nul(cls, value: dict[str, Any]) -> dict[str, Any]:
-        reject_nul(value, "metadata")
+    def _storable(cls, value: dict[str, Any]) -> dict[str, Any]:
+        reject_unstorable(value, "metadata")
         return value
 
 

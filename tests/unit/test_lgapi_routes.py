@@ -180,6 +180,22 @@ def test_nul_characters_are_422_not_a_database_error(api, path, body):
                        headers=H(keys, "u_ben")).status_code == 200
 
 
+@pytest.mark.parametrize("body", [
+    {"metadata": {"n": 2**64}},
+    {"metadata": {"deep": [{"x": -(2**63) - 1}]}},
+])
+def test_integers_beyond_64_bits_are_422_and_do_not_poison_thread_listing(api, body):
+    # found by schemathesis: a thread created with such metadata was stored, then every POST /threads/search
+    # that included it failed as a 500 (orjson refuses integers beyond 64 bits)
+    client, _, keys = api
+    r = client.post("/threads", json=body, headers=H(keys, "u_ben"))
+    assert "64-bit" in assert_envelope(r, 422, "invalid_input")["message"]
+    ok = client.post("/threads", json={"metadata": {"n": 2**63 - 1}}, headers=H(keys, "u_ben"))
+    assert ok.status_code == 200 and ok.json()["metadata"]["n"] == 2**63 - 1
+    found = client.post("/threads/search", json={"limit": 100}, headers=H(keys, "u_ben"))
+    assert found.status_code == 200 and all(t["metadata"].get("n") in (None, 2**63 - 1) for t in found.json())
+
+
 def test_wait_run_answers_and_identity_comes_from_the_key(api):
     client, _, keys = api
     tid = new_thread(client, keys, "u_ben")

@@ -134,6 +134,14 @@ def test_nul_in_thread_metadata_or_text_is_422(client, ben, ben_thread):
     assert r.status_code == 422 and "NUL" in r.text
 
 
+def test_huge_integer_in_thread_metadata_is_422_and_a_bad_durability_too(client, ben, ben_thread):
+    r = client.post("/v1/threads", json={"metadata": {"n": 10**20}}, headers=ben)
+    assert "64-bit" in _assert_envelope(r, 422, "invalid_input")["message"]
+    assert client.get("/v1/threads", headers=ben).status_code == 200  # listing still serves every thread
+    r = client.post(f"/v1/threads/{ben_thread}/messages", json={"text": "hi", "durability": "later"}, headers=ben)
+    _assert_envelope(r, 422, "invalid_input")
+
+
 def test_unknown_thread_is_404(client, ben):
     _assert_envelope(client.post("/v1/threads/does-not-exist/messages", json={"text": "hi"}, headers=ben), 404,
                      "thread_not_found")
