@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -83,9 +84,18 @@ def _default(obj: Any) -> Any:
 
 
 def dumps(obj: Any) -> bytes:
-    """JSON bytes of anything a graph emits (messages, interrupts, snapshots' parts)."""
-    return orjson.dumps(obj, default=_default,
-                        option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_SERIALIZE_NUMPY)
+    """JSON bytes of anything a graph emits (messages, interrupts, snapshots' parts).
+
+    orjson refuses integers beyond 64 bits, and PostgreSQL hands some back: JSONB stores numbers as ``numeric``
+    and prints a float such as 1e20 in thread metadata as the integer 100000000000000000000. Such a document is
+    written by the standard library instead (slower, same JSON), so a stored thread can always be served."""
+    try:
+        return orjson.dumps(obj, default=_default,
+                            option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError as exc:
+        if "64-bit" not in str(exc):
+            raise
+        return json.dumps(obj, default=_default, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
