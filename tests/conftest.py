@@ -173,3 +173,19 @@ def redis_prefix(redis_server_url):
             client.delete(*keys)
     finally:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def catalog():
+    """The shipped catalog (11,815 titles), loaded once per test session; read-only."""
+    from tools.backends.catalog import load_catalog
+
+    return load_catalog()
+
+
+@pytest.fixture(scope="session")
+def index(catalog):
+    """The in-process HybridIndex over the shipped catalog, built once per test session; read-only."""
+    from tools.backends.search_index import HybridIndex
+
+    return HybridIndex.build(catalog)

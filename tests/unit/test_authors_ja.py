@@ -12,8 +12,8 @@ import pytest
 
 from core.domain import CatalogItem
 from core.settings import PROJECT_ROOT
-from tools.backends.catalog import DEFAULT_AUTHORS_JA, InMemoryCatalog, load_catalog, read_authors_ja
-from tools.backends.search_index import HybridIndex, segment_names
+from tools.backends.catalog import DEFAULT_AUTHORS_JA, InMemoryCatalog, read_authors_ja
+from tools.backends.search_index import segment_names
 
 ONE_PIECE, SLAM_DUNK, VAGABOND = 13, 51, 656
 
@@ -160,16 +160,6 @@ def test_write_matches_is_byte_reproducible_and_loads_back(tmp_path: Path):
 
 
 # ---- the shipped data and the search index ------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def catalog():
-    return load_catalog()
-
-
-@pytest.fixture(scope="module")
-def index(catalog):
-    return HybridIndex.build(catalog)
 
 
 def test_shipped_catalog_has_japanese_authors(catalog):

@@ -6,14 +6,8 @@ import pytest
 
 from bench.eval_search import run_search_eval
 from bench.search_queries import KINDS, make_queries, split_of
-from tools.backends.catalog import load_catalog
 from tools.backends.query import normalize, parse_query
 from tools.backends.search_index import HybridIndex
-
-
-@pytest.fixture(scope="module")
-def catalog():
-    return load_catalog()
 
 
 def test_queries_are_deterministic_and_split_by_title(catalog):

@@ -19,7 +19,6 @@ import pytest
 from opensearchpy import Connection, OpenSearch
 
 from core.domain import SearchHit
-from tools.backends.catalog import load_catalog
 from tools.backends.opensearch_index import (
     OpenSearchBoosts,
     OpenSearchIndex,
@@ -66,11 +65,6 @@ class ReplayConnection(Connection):
 
 def client(replay: Replay, **kw) -> OpenSearch:
     return open_client("http://search.test:9200", connection_class=ReplayConnection, replay=replay, **kw)
-
-
-@pytest.fixture(scope="module")
-def catalog():
-    return load_catalog()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from typer.testing import CliRunner
 
 from bench.eval_recommend import bootstrap_ratio_interval, loo_cases, run_recommend_eval
 from cli.recommend_cmds import RequestError, parse_request, register
-from tools.backends.catalog import load_catalog
 from tools.backends.recommender import (
     LIKED_SCORE,
     FusionWeights,
@@ -25,11 +24,6 @@ from tools.backends.recommender import (
 
 BERSERK = 2
 ONE_PIECE = 13
-
-
-@pytest.fixture(scope="module")
-def catalog():
-    return load_catalog()
 
 
 @pytest.fixture(scope="module")

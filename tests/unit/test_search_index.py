@@ -6,21 +6,10 @@ import numpy as np
 import pytest
 
 from core.domain import SearchHit
-from tools.backends.catalog import load_catalog
 from tools.backends.query import ParsedQuery, normalize, parse_query
-from tools.backends.search_index import HybridIndex, LsaEmbedder
+from tools.backends.search_index import LsaEmbedder
 
 BERSERK, ONE_PIECE, AOT = 2, 13, 23390
-
-
-@pytest.fixture(scope="module")
-def catalog():
-    return load_catalog()
-
-
-@pytest.fixture(scope="module")
-def index(catalog):
-    return HybridIndex.build(catalog)
 
 
 def top_id(index, q: str) -> int | None:
