@@ -70,6 +70,7 @@ def run_routing_eval(sample: int | None = None, split: str = "test", seed: int =
     route_s = time.perf_counter() - t1
     gold = [u.labels for u in items]
     pred = [d.intents for d in decisions]
+    langs = [detect_locale(u.text) for u in items]
 
     per = _prf(gold, pred, INTENTS)
     confusion: dict[str, dict[str, int]] = {g: {p: 0 for p in INTENTS} for g in INTENTS}
@@ -97,8 +98,8 @@ def run_routing_eval(sample: int | None = None, split: str = "test", seed: int =
         },
         "real": _figures([g for g, u in zip(gold, items) if u.real], [p for p, u in zip(pred, items) if u.real]),
         "derived": _figures([g for g, u in zip(gold, items) if not u.real], [p for p, u in zip(pred, items) if not u.real]),
-        **{lang: _figures([g for g, u in zip(gold, items) if detect_locale(u.text) == lang],
-                          [p for p, u in zip(pred, items) if detect_locale(u.text) == lang]) for lang in ("en", "ja")},
+        **{lang: _figures([g for g, x in zip(gold, langs) if x == lang], [p for p, x in zip(pred, langs) if x == lang])
+           for lang in ("en", "ja")},
         "load_s": load_s,
         "route_ms_per_item": 1000 * route_s / max(1, len(items)),
     }

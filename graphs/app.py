@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from contextlib import AsyncExitStack
-from typing import Any, AsyncIterator, get_args
+from typing import Any, AsyncIterator
 
 from langchain_core.messages import HumanMessage
 from langgraph.types import Command, Durability
@@ -20,7 +20,7 @@ from core.deps import Deps
 from core.settings import Settings
 from graphs.supervisor import build_supervisor
 from tools.backends.factory import open_deps
-from tools.backends.persistence import Persistence, open_persistence
+from tools.backends.persistence import DURABILITY_MODES, Persistence, open_persistence
 
 MAX_MESSAGE_CHARS = 4000
 """Longest customer message accepted (characters); longer input is a client error."""
@@ -47,9 +47,9 @@ def validate_text(text: Any) -> str:
 def validate_durability(value: Any) -> Durability | None:
     """Return ``value`` when it is a LangGraph durability mode ("sync", "async", "exit") or None (= the
     configured default); raise ValueError naming the allowed modes otherwise."""
-    if value is None or (isinstance(value, str) and value in get_args(Durability)):
+    if value is None or (isinstance(value, str) and value in DURABILITY_MODES):
         return value
-    raise ValueError(f"durability must be one of {', '.join(get_args(Durability))}")
+    raise ValueError(f"durability must be one of {', '.join(DURABILITY_MODES)}")
 
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore
@@ -58,7 +58,8 @@ DEFAULT_DURABILITY: Durability = "exit"
 "sync" waits for each step's checkpoint before the next step, "async" writes it while the next step runs,
 "exit" writes only when the run ends (finished or interrupted)."""
 
-DURABILITY_MODES: tuple[str, ...] = ("sync", "async", "exit")
+DURABILITY_MODES: tuple[str, ...] = get_args(Durability)
+"""("sync", "async", "exit"): the modes LangGraph's ``Durability`` type allows."""
 
 LZ4_COLUMNS: tuple[tuple[str, str], ...] = (
     ("checkpoints", "checkpoint"), ("checkpoints", "metadata"),

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Iterator, Mapping
 
-__all__ = ["ParsedQuery", "parse_query", "normalize"]
+__all__ = ["LongestMatch", "ParsedQuery", "parse_query", "normalize"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +88,35 @@ def normalize(text: str | None) -> str:
     t = t.translate(_HIRAGANA_TO_KATAKANA)
     t = _NON_WORD.sub(" ", t).strip()
     return _LONG_VOWELS.sub(lambda m: m.group(0)[0], t)
+
+
+class LongestMatch:
+    """Known phrases found in text without word boundaries (Japanese): greedy, left to right, longest first.
+
+    ``forms`` maps each phrase (≥ 2 characters; shorter ones are ignored) to the value reported for it
+    (a mask token, or the phrase itself). Phrases are bucketed by their first two characters, so a scan
+    costs one dict lookup per position plus a ``startswith`` per candidate sharing that prefix. Used by the
+    router's gazetteer (titles and author names replaced by marks) and by the search index (Japanese author
+    names cut out of a query). Pure and picklable.
+    """
+
+    def __init__(self, forms: Mapping[str, str]):
+        self._by_prefix: dict[str, dict[str, str]] = {}
+        for form, value in forms.items():
+            if len(form) >= 2:
+                self._by_prefix.setdefault(form[:2], {})[form] = value
+
+    def __bool__(self) -> bool:
+        return bool(self._by_prefix)
+
+    def scan(self, text: str) -> Iterator[tuple[int, int, str]]:
+        """(start, end, value) of each match in ``text``, non-overlapping, in order (end is exclusive)."""
+        i = 0
+        while i < len(text) - 1:
+            cands = self._by_prefix.get(text[i:i + 2])
+            hit = max((c for c in cands if text.startswith(c, i)), key=len, default="") if cands else ""
+            if hit:
+                yield i, i + len(hit), cands[hit]
+                i += len(hit)
+            else:
+                i += 1

@@ -16,12 +16,12 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from core.domain import CatalogItem, SearchHit
-from tools.backends.query import normalize, parse_query
+from tools.backends.query import LongestMatch, normalize, parse_query
 
 __all__ = ["FusionWeights", "HybridIndex", "LsaEmbedder", "author_names", "segment_names", "title_variants"]
 
 _BATCH = 256  # queries per sparse-product batch in search_many (bounds memory: 256 x ~29k float32)
-_CACHE_FORMAT = 2  # bump when the pickled index changes shape (2: Japanese author names)
+_CACHE_FORMAT = 3  # bump when the pickled index changes shape (2: Japanese author names; 3: LongestMatch)
 _MIN_JA_NAME = 3  # shortest Japanese author name (characters) looked for inside a longer query
 
 
@@ -67,34 +67,24 @@ def author_names(item: CatalogItem) -> list[str]:
     return [a for a in dict.fromkeys(normalize(a) for a in (*item.authors, *item.authors_ja)) if a]
 
 
-def segment_names(text: str, names: frozenset[str] | set[str], longest: int) -> list[str] | None:
+def segment_names(text: str, names: LongestMatch) -> list[str] | None:
     """Cut known names out of normalised text written without word boundaries (Japanese).
 
-    Scans each run of non-ASCII words (spaces inside a run dropped, so "尾田 栄一郎" is one run) left
-    to right, taking the longest name in ``names`` (at most ``longest`` characters) that starts at
-    each position. Returns the
-    query's ASCII tokens plus the names found, in order, or None when no name was found (the text
-    should then be used as it is). The Japanese text around a name is left out: without word
-    boundaries it cannot be split into words. '尾田栄一郎ノ漫画アリマスカ' → ['尾田栄一郎'].
+    Each run of non-ASCII words is scanned as one string (spaces inside a run dropped, so "尾田 栄一郎" is
+    one run) with ``names`` (a LongestMatch of name → name). Returns the query's ASCII tokens plus the names
+    found, in order, or None when no name was found (the text should then be used as it is). The Japanese
+    text around a name is left out: without word boundaries it cannot be split into words.
+    '尾田栄一郎ノ漫画アリマスカ' → ['尾田栄一郎'].
     """
     out: list[str] = []
     found = False
-    # Adjacent non-ASCII tokens are scanned as one run, so "尾田 栄一郎" finds 尾田栄一郎.
-    runs = [" ".join(g) if ascii_ else "".join(g) for ascii_, g in groupby(text.split(), key=str.isascii)]
-    for token in runs:
-        if token.isascii():
-            out.extend(token.split())
+    for ascii_, group in groupby(text.split(), key=str.isascii):
+        if ascii_:
+            out.extend(group)
             continue
-        i = 0
-        while i < len(token):
-            for j in range(min(len(token), i + longest), i + _MIN_JA_NAME - 1, -1):
-                if token[i:j] in names:
-                    out.append(token[i:j])
-                    found = True
-                    i = j
-                    break
-            else:
-                i += 1
+        hits = [name for _, _, name in names.scan("".join(group))]
+        out.extend(hits)
+        found = found or bool(hits)
     return out if found else None
 
 
@@ -242,10 +232,8 @@ class HybridIndex:
         self._author_vec = _word_vectorizer()
         self._A = self._author_vec.fit_transform(self._author_names or ["_"]).tocsr()
         # Japanese names (one word, no spaces) to cut out of queries without word boundaries.
-        self._ja_names = frozenset(
-            a for a in self._author_names if not a.isascii() and " " not in a and len(a) >= _MIN_JA_NAME
-        )
-        self._ja_longest = max((len(a) for a in self._ja_names), default=0)
+        self._ja_names = LongestMatch(
+            {a: a for a in self._author_names if not a.isascii() and " " not in a and len(a) >= _MIN_JA_NAME})
 
         # (3) synopsis + genres + themes, word level, English stop words removed, rare terms dropped.
         docs = [normalize(" ".join([it.synopsis, *it.genres, *it.themes])) for it in self.items]
@@ -392,7 +380,7 @@ class HybridIndex:
         """The text matched against author names: ``text`` itself, or the names ``segment_names`` finds in it."""
         if not self._ja_names or text.isascii():
             return text
-        found = segment_names(text, self._ja_names, self._ja_longest)
+        found = segment_names(text, self._ja_names)
         return text if found is None else " ".join(found)
 
     def fuse(self, f: dict[str, np.ndarray], weights: FusionWeights | None = None) -> np.ndarray:
