@@ -48,6 +48,29 @@ def _with_db(url: str, dbname: str) -> str:
     return urlunsplit(parts._replace(path="/" + dbname))
 
 
+def pytest_sessionstart(session):
+    """Load, or on a clean machine train, the local router into the shared model cache before any test runs.
+
+    Tests and the servers the e2e tests start as subprocesses all load it from ``settings.model_dir``. The
+    first fit embeds the training utterances (~7 minutes on 2 cores): done here once, it cannot happen
+    inside a subprocess whose readiness wait would time out, whatever order the tests run in.
+    """
+    import sys
+    import time
+
+    from core.settings import get_settings
+    from tools.backends.models.local_router import LocalRouter
+
+    settings = get_settings()
+    path = Path(settings.model_dir) / f"local_router-{LocalRouter.cache_key(settings.router_encoder)}.joblib"
+    if not path.exists():
+        print(f"\ntraining the local router once into {settings.model_dir} "
+              f"(encoder {settings.router_encoder}; ~7 minutes on 2 cores the first time)", file=sys.stderr, flush=True)
+        t = time.perf_counter()
+        LocalRouter.load_or_train(settings.model_dir, settings.router_encoder)
+        print(f"router trained in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
+
+
 # ---- settings -------------------------------------------------------------------------------------
 
 

