@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     profile: Literal["local", "bedrock"] = Field("local", description="Model profile serving the router/planner/writer/critic roles.")
     data_dir: Path = Field(Path.home() / ".local" / "share" / "mangaassist", description="Where SQLite checkpoints, orders and trained models live.")
     model_dir: Path = Field(Path.home() / ".cache" / "mangaassist", description="Cache of fitted models (router), keyed by a hash of their training data; shared by runs and tests.")
-    router_encoder: Literal["e5", "none"] = Field("e5", description="Sentence encoder of the local router: 'e5' (multilingual-e5-small, bundled; routing test macro-F1 0.948, the first fit embeds the training set once, ~6-7 min on 2 cores) or 'none' (lexical only: 0.916, fits in ~20 s). docs/routing.md.")
+    router_encoder: Literal["e5", "none"] = Field("e5", description="Sentence encoder of the local router: 'e5' (multilingual-e5-small, bundled; routing test macro-F1 0.953, out_of_scope recall 0.971; the first fit embeds the training set once, ~7 min on 2 cores) or 'none' (lexical only: 0.916, fits in ~20 s). docs/routing.md.")
     shipped_data_dir: Path = Field(PROJECT_ROOT / "data", description="Read-only shipped data (catalog, ratings, intents, policies).")
     database_url: str | None = Field(None, validation_alias=AliasChoices("DATABASE_URL", "MANGAASSIST_DATABASE_URL"), description="postgresql://... ; switches checkpoints, store and orders to Postgres.")
     redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL", "MANGAASSIST_REDIS_URL"), description="redis://... ; switches the cache (and server fan-out) to Redis.")

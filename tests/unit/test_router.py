@@ -102,8 +102,12 @@ def test_multi_intent_message_carries_both_labels(router):
 async def test_aroute_and_route_many_agree_with_route(router):
     texts = ["hello", "do you have Berserk vol 2?", "find Naruto and where is my order?", "進撃の巨人みたいな漫画ある？"]
     batch = router.route_many(texts)
-    assert batch == [router.route(t) for t in texts]
-    assert await router.aroute(texts[1]) == batch[1]
+    # Same decisions; scores equal to float rounding (the MLP's matrix products sum in another order per batch size)
+    for b, one in zip(batch, [router.route(t) for t in texts]):
+        assert (b.intents, b.complex) == (one.intents, one.complex)
+        assert b.scores == pytest.approx(one.scores, abs=1e-6)
+    single = await router.aroute(texts[1])
+    assert single.intents == batch[1].intents and single.scores == pytest.approx(batch[1].scores, abs=1e-6)
 
 
 def test_cue_features_mark_each_labels_vocabulary():
