@@ -67,7 +67,7 @@ def run_routing_eval(sample: int | None = None, split: str = "test", seed: int =
     from tools.backends.router_data import build_dataset
 
     t0 = time.perf_counter()
-    router = LocalRouter.load_or_train(get_settings().model_dir, get_settings().router_encoder)
+    router = LocalRouter.from_settings(get_settings())
     load_s = time.perf_counter() - t0
     items = build_dataset().split(split)
     if sample is not None and sample < len(items):

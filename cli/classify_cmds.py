@@ -41,7 +41,7 @@ def register(app: typer.Typer, eval_app: typer.Typer, bench_app: typer.Typer) ->
         from core.settings import get_settings
         from tools.backends.models.local_router import LocalRouter
 
-        router = LocalRouter.load_or_train(get_settings().model_dir, get_settings().router_encoder)
+        router = LocalRouter.from_settings(get_settings())
         out = sys.stdout
         for batch in _batches(sys.stdin, BATCH):
             for text, d in zip(batch, router.route_many(batch)):

@@ -62,12 +62,11 @@ def pytest_sessionstart(session):
     from tools.backends.models.local_router import LocalRouter
 
     settings = get_settings()
-    path = Path(settings.model_dir) / f"local_router-{LocalRouter.cache_key(settings.router_encoder)}.joblib"
-    if not path.exists():
+    if not LocalRouter.cache_path(settings.model_dir, settings.router_encoder).exists():
         print(f"\ntraining the local router once into {settings.model_dir} "
               f"(encoder {settings.router_encoder}; ~7 minutes on 2 cores the first time)", file=sys.stderr, flush=True)
         t = time.perf_counter()
-        LocalRouter.load_or_train(settings.model_dir, settings.router_encoder)
+        LocalRouter.from_settings(settings)
         print(f"router trained in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
 
 

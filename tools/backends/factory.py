@@ -43,7 +43,7 @@ def build_models(settings: Settings, catalog: Any = None) -> Models:
     from tools.backends.models.local_router import LocalRouter
     from tools.backends.models.local_writer import LocalTemplateWriter
 
-    router = LocalRouter.load_or_train(settings.model_dir, settings.router_encoder)
+    router = LocalRouter.from_settings(settings)
     local = Models(profile="local", router=router, planner=LocalPlanner(router.aroute), writer=LocalTemplateWriter(),
                    critic=LocalCritic(), agents=local_agent_policies())
     if settings.profile == "local":

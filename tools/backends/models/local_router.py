@@ -45,11 +45,12 @@ import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Literal, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import joblib
 import numpy as np
 import scipy.sparse as sp
+from rapidfuzz.distance import OSA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import SGDClassifier
@@ -58,6 +59,7 @@ from sklearn.pipeline import FeatureUnion
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from core.ports import INTENTS, RouterDecision
+from core.settings import ROUTER_ENCODERS, RouterEncoder, Settings
 from tools.backends import router_data
 from tools.backends.catalog import InMemoryCatalog, load_catalog
 from tools.backends.models.encoder import EmbeddingCache, Progress, SentenceEncoder
@@ -73,9 +75,6 @@ TITLE_MARK = " qqtitleqq "
 
 AUTHOR_MARK = " qqauthorqq "
 """What a recognised author name (romanised or Japanese) is replaced with before featurisation."""
-
-RouterEncoder = Literal["e5", "none"]
-"""Sentence encoder of the router: ``e5`` (multilingual-e5-small, the default) or ``none`` (lexical only)."""
 
 _EN_TOKEN = re.compile(r"[a-z0-9]+")
 _JA_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
@@ -231,15 +230,17 @@ class TitleSimilarity:
         self.forms = forms
         self.n_forms = len(forms)
 
-    def nearest(self, texts: Sequence[str], chunk: int = 4096) -> tuple[np.ndarray, list[str]]:
-        """Per text, the cosine (float32 0-1) to its nearest title form and that form (lower-cased; "" when
-        no n-gram is shared)."""
+    def nearest(self, texts: Sequence[str], chunk: int = 4096, forms: bool = True) -> tuple[np.ndarray, list[str]]:
+        """Per text, the cosine (float32 0-1) to its nearest title form and, with ``forms``, that form
+        (lower-cased; "" when no n-gram is shared; an empty list without ``forms``)."""
         sims = np.zeros(len(texts), dtype=np.float32)
-        best: list[str] = [""] * len(texts)
+        best: list[str] = [""] * len(texts) if forms else []
         for i in range(0, len(texts), chunk):
             S = self.vectorizer.transform([t.lower() for t in texts[i:i + chunk]]) @ self.index
-            if S.nnz:
-                sims[i:i + chunk] = S.max(axis=1).toarray().ravel()
+            if not S.nnz:
+                continue
+            sims[i:i + chunk] = S.max(axis=1).toarray().ravel()
+            if forms:
                 for k, j in enumerate(np.asarray(S.argmax(axis=1)).ravel()):
                     if sims[i + k] > 0:
                         best[i + k] = self.forms[j]
@@ -247,12 +248,7 @@ class TitleSimilarity:
 
     def similarity(self, texts: Sequence[str], chunk: int = 4096) -> np.ndarray:
         """Nearest-title cosine per text, shape (len(texts),) float32 in 0-1."""
-        out = np.zeros(len(texts), dtype=np.float32)
-        for i in range(0, len(texts), chunk):
-            S = self.vectorizer.transform([t.lower() for t in texts[i:i + chunk]]) @ self.index
-            if S.nnz:
-                out[i:i + chunk] = S.max(axis=1).toarray().ravel()
-        return out
+        return self.nearest(texts, chunk, forms=False)[0]
 
 
 _END_PUNCT = " ?!.。？！"
@@ -268,8 +264,6 @@ def mask_titles(gazetteer: TitleGazetteer, similarity: TitleSimilarity, texts: S
     (a recognised title) reads as a catalog request. Only whole messages: a slip inside a sentence leaves
     the request's own wording to carry it. ~1 ms per 100 candidate messages.
     """
-    from rapidfuzz.distance import OSA
-
     masked = gazetteer.mask_many(texts)
     cand = [i for i, (t, m) in enumerate(zip(texts, masked))
             if m == t and not _JA_CHAR.search(t) and 8 <= len(t.strip(_END_PUNCT)) <= 60]
@@ -580,6 +574,16 @@ class LocalRouter:
         return router_data.data_fingerprint(tag + pathlib.Path(__file__).read_text(encoding="utf-8"))[:16]
 
     @classmethod
+    def cache_path(cls, cache_dir: pathlib.Path, encoder: RouterEncoder = "e5") -> pathlib.Path:
+        """``<cache_dir>/local_router-<cache_key>.joblib``: where ``load_or_train`` keeps the fitted router."""
+        return pathlib.Path(cache_dir) / f"local_router-{cls.cache_key(encoder)}.joblib"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalRouter:
+        """``load_or_train(settings.model_dir, settings.router_encoder)``: the router every caller uses."""
+        return cls.load_or_train(settings.model_dir, settings.router_encoder)
+
+    @classmethod
     def load_or_train(cls, cache_dir: pathlib.Path, encoder: RouterEncoder = "e5") -> LocalRouter:
         """Load ``<cache_dir>/local_router-<cache_key>.joblib``; if absent, build the dataset, train, save atomically.
 
@@ -589,10 +593,10 @@ class LocalRouter:
         10 % otherwise) or "none". Older cached versions in ``cache_dir`` are left in place (a few MB each).
         Raises ValueError for another encoder name.
         """
-        if encoder not in ("e5", "none"):
-            raise ValueError(f"unknown router encoder {encoder!r}; expected 'e5' or 'none'")
+        if encoder not in ROUTER_ENCODERS:
+            raise ValueError(f"unknown router encoder {encoder!r}; expected one of {ROUTER_ENCODERS}")
         cache_dir = pathlib.Path(cache_dir)
-        path = cache_dir / f"local_router-{cls.cache_key(encoder)}.joblib"
+        path = cls.cache_path(cache_dir, encoder)
         if path.exists():
             obj = joblib.load(path)
             if isinstance(obj, cls):
