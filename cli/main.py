@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import importlib
+import sys
 
 import typer
+from pydantic import ValidationError
+
+from core.settings import describe_settings_error, get_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="MangaAssist: a multi-agent manga-store assistant.")
 eval_app = typer.Typer(no_args_is_help=True, help="Quality evaluations on the shipped development splits.")
 bench_app = typer.Typer(no_args_is_help=True, help="Performance benchmarks that print figures.")
+
+
+@app.callback()
+def _check_settings() -> None:
+    """Read the ``MANGAASSIST_*`` settings once before any command: an invalid value is a usage error (exit
+    code 2, one line per bad variable) rather than a traceback halfway through a command."""
+    try:
+        get_settings()
+    except ValidationError as exc:
+        print(f"mangaassist: invalid settings in the environment\n{describe_settings_error(exc)}", file=sys.stderr)
+        raise typer.Exit(2) from None
+
+
 app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
 

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -90,6 +90,31 @@ class Settings(BaseSettings):
         """Path of an embedded SQLite database ``<data_dir>/<name>.sqlite`` (creates the folder)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return self.data_dir / f"{name}.sqlite"
+
+
+def env_var_names(field: str) -> list[str]:
+    """The environment variable(s) that set ``field`` of ``Settings``: its aliases (``DATABASE_URL``,
+    ``MANGAASSIST_DATABASE_URL``) or ``MANGAASSIST_<FIELD>``. KeyError for an unknown field."""
+    info = Settings.model_fields[field]
+    if isinstance(info.validation_alias, AliasChoices):
+        return [str(c) for c in info.validation_alias.choices]
+    return [Settings.model_config["env_prefix"] + field.upper()]
+
+
+def describe_settings_error(exc: ValidationError) -> str:
+    """One line per invalid setting, naming the environment variable, the value given and what is accepted, e.g.
+    ``MANGAASSIST_ROUTER_ENCODER='bert': Input should be 'e5' or 'none'`` (from pydantic's own messages)."""
+    lines = []
+    for err in exc.errors(include_url=False):
+        field = str(err["loc"][0]) if err["loc"] else ""
+        try:
+            names = " or ".join(env_var_names(field))
+        except KeyError:
+            names = field or "settings"
+        value = err.get("input")
+        shown = f"={value!r}" if isinstance(value, (str, int, float)) else ""
+        lines.append(f"{names}{shown}: {err['msg']}")
+    return "\n".join(lines)
 
 
 @lru_cache(maxsize=1)
