@@ -14,6 +14,7 @@ from tools.backends.models.local_router import (
     LocalRouter,
     TitleGazetteer,
     cue_features,
+    is_entity_only,
     mask_titles,
     split_clauses,
 )
@@ -148,6 +149,29 @@ def test_split_clauses():
     assert split_clauses("hello") == ["hello"]
     assert split_clauses("manga similar to R.n.D: Read or Die") == ["manga similar to R.n.D: Read or Die"]
     assert split_clauses("Thanks. Do you have vol 1.5?") == ["Thanks", "Do you have vol 1.5"]
+    # a bare "also"/"plus" is an adverb inside a clause; after a comma or "and" it coordinates
+    assert split_clauses("fans of X also like what?") == ["fans of X also like what"]
+    assert split_clauses("find X, also where is my order") == ["find X", "where is my order"]
+    assert split_clauses("find X and also where is my order") == ["find X", "where is my order"]
+
+
+def test_entity_only_clauses():
+    assert is_entity_only(TITLE_MARK.strip())
+    assert is_entity_only(f"{TITLE_MARK} と {TITLE_MARK}。")
+    assert is_entity_only(f"{TITLE_MARK} or {AUTHOR_MARK}?")
+    assert not is_entity_only(f"{TITLE_MARK} vol 2")
+    assert not is_entity_only(f"where is {TITLE_MARK}")
+
+
+@pytest.mark.parametrize("text", ["give me something like Berserk and Vinland Saga",
+                                  "something like Monster and Pluto please",
+                                  "fans of Berserk also like what?"])
+def test_a_second_title_of_a_recommend_request_does_not_add_search(router, text):
+    assert router.route(text).intents == ["recommend"]
+
+
+def test_a_coordinated_request_still_adds_its_label(router):
+    assert set(router.route("do you have Berserk and Vinland Saga? also where is my order").intents) == {"search", "order"}
 
 
 def test_complex_flag_needs_a_back_reference(router):

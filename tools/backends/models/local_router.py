@@ -67,7 +67,7 @@ from tools.backends.query import LongestMatch
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = "local-router-7"
+MODEL_VERSION = "local-router-8"
 """Bump when the features, estimator or decision rule change (invalidates cached models)."""
 
 TITLE_MARK = " qqtitleqq "
@@ -165,7 +165,7 @@ class TitleGazetteer:
 
 
 _CLAUSE_SPLIT = re.compile(
-    r"[?!;？！。]+\s*|\.+(?=\s|$)\s*|,\s*(?:and\s+)?(?:also|plus|then)\s+|\s+(?:and\s+also|and\s+then|and|also|plus)\s+"
+    r"[?!;？！。]+\s*|\.+(?=\s|$)\s*|,\s*(?:and\s+)?(?:also|plus|then)\s+|\s+(?:and\s+also|and\s+then|and)\s+"
     r"|、(?=あと|それから|それと|ついでに)", re.IGNORECASE)
 _BACK_REF = re.compile(r"\b(?:it|its|that one|those|them|the first one|the next one)\b|その|それ(?!と|から)|なら|たら",
                        re.IGNORECASE)
@@ -176,7 +176,9 @@ def split_clauses(text: str) -> list[str]:
     """Split a (title-masked) message into clauses at sentence ends and coordinators.
 
     English: ? ! ; anywhere, a full stop only before a space or the end (so "R.n.D", "1.5" and "Dr.Slump"
-    stay whole), ", also/plus/then", " and (also/then) ", " also ", " plus ";
+    stay whole), ", also/plus/then", " and (also/then) ". A bare " also " or " plus " is not a boundary: inside
+    a clause it is an adverb ("fans of X also like what?", "I also want"); as a coordinator it comes after a
+    comma or "and", as in every connector of the training combinations (data/intents/derived/connectors.csv);
     Japanese: 。！？ and 、 before あと/それから/それと/ついでに (leading connectives are dropped).
     Clauses shorter than 2 characters are dropped. A plain linguistic rule, not fitted to the data.
     """
@@ -186,6 +188,16 @@ def split_clauses(text: str) -> list[str]:
         if len(p) >= 2:
             parts.append(p)
     return parts
+
+
+_ENTITY_ONLY = re.compile(r"^(?:qqtitleqq|qqauthorqq|and|or|&|と|や|[\s,、.!?！？。])*$", re.IGNORECASE)
+
+
+def is_entity_only(clause: str) -> bool:
+    """True when a title-masked clause holds nothing but title/author marks and coordinators ("qqtitleqq",
+    "qqtitleqq と qqtitleqq"): the second object of the previous clause's verb ("something like X and Y"),
+    not a request of its own, so it must not add a label (a bare title alone reads as a search)."""
+    return bool(_ENTITY_ONLY.match(clause))
 
 
 def is_complex(clauses: Sequence[str]) -> bool:
@@ -661,6 +673,11 @@ class LocalRouter:
         masked = mask_titles(self.gazetteer, self.similarity, texts)
         clauses_raw = [split_clauses(t) for t in texts]
         clauses = [split_clauses(m) for m in masked]
+        for i, c in enumerate(clauses):  # drop later clauses that are only a title/author (is_entity_only)
+            if len(c) > 1 and len(clauses_raw[i]) == len(c):
+                kept = [k for k in range(len(c)) if k == 0 or not is_entity_only(c[k])]
+                clauses[i] = [c[k] for k in kept]
+                clauses_raw[i] = [clauses_raw[i][k] for k in kept]
         multi = [i for i, c in enumerate(clauses) if len(c) > 1 and len(clauses_raw[i]) == len(c)]
         flat = [c for i in multi for c in clauses[i]]
         flat_raw = [c for i in multi for c in clauses_raw[i]]
