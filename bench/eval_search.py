@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import time
 from collections import defaultdict
 from typing import Callable, Sequence
@@ -10,7 +12,7 @@ from typing import Callable, Sequence
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from bench.search_queries import DEFAULT_SEED, Query, make_queries
+from bench.search_queries import DEFAULT_SEED, Query, _Relevance, make_queries, split_of
 from core.domain import CatalogItem
 
 K = 10
@@ -81,17 +83,20 @@ def run_search_eval(index=None, sample: int | None = None, split: str = "test", 
     Returns a dict: ``split``, ``n_queries``, ``build_s`` (0 when an index was passed), ``hybrid``
     (``overall`` and ``per_kind`` dicts of recall@1, recall@10, mrr@10, n), ``volume_accuracy``
     (share of volume queries whose hits carry the requested volume), ``latency_ms`` (p50, p99,
-    mean, and cpu_p50/cpu_p99 = thread CPU time, which other load on the machine does not inflate), ``search_many_qps``, and ``baselines`` (same metric dicts for ``char_tfidf`` and
-    ``word_tfidf``) when ``with_baselines``. Raises ValueError on a bad split or sample.
+    mean, and cpu_p50/cpu_p99 = thread CPU time, which other load on the machine does not inflate), ``search_many_qps``, ``baselines`` (same metric dicts for ``char_tfidf`` and
+    ``word_tfidf``) when ``with_baselines``, and ``loanword`` (``run_loanword_eval``) when the index has a
+    LoanwordMatcher. Raises ValueError on a bad split or sample.
     """
+    from core.settings import get_settings
     from tools.backends.catalog import load_catalog
-    from tools.backends.search_index import HybridIndex
+    from tools.backends.factory import shared_index
 
     catalog = load_catalog()
     build_s = 0.0
     if index is None:
+        settings = get_settings()
         t0 = time.perf_counter()
-        index = HybridIndex.build(catalog)
+        index = shared_index(catalog, settings.model_dir, settings.search_encoder)
         build_s = time.perf_counter() - t0
     queries = make_queries(catalog.items, split=split, sample=sample, seed=seed)
     if not queries:
@@ -135,7 +140,45 @@ def run_search_eval(index=None, sample: int | None = None, split: str = "test", 
     if with_baselines:
         texts = [q.text for q in queries]
         summary["baselines"] = {name: _metrics(queries, fn(texts)) for name, fn in baselines(catalog.items).items()}
+    if getattr(index, "loanwords", None) is not None:
+        summary["loanword"] = run_loanword_eval(index, split)
     return summary
+
+
+_KATAKANA_TITLE = re.compile(r"^[\u30a1-\u30fa\u30fc\u30fb ]+$")
+
+
+def loanword_queries(items: Sequence[CatalogItem], split: str) -> list[Query]:
+    """Held-out-reading queries of ``split``: every title whose Japanese title is katakana only and whose MAL title
+    is Latin script (ベルセルク / Berserk), queried by that katakana title (kind ``loanword``). Relevant: the title
+    plus any other title with the same name. ``run_loanword_eval`` searches them in an index from which these
+    katakana titles are removed, as the catalog lacks a katakana spelling for ONE PIECE, BLEACH or DEATH NOTE."""
+    rel = _Relevance(items)
+    return [Query(it.title_ja, "loanword", it.mal_id, rel.same_name(it.title_ja, it.mal_id) | {it.mal_id})
+            for it in items
+            if split_of(it.mal_id) == split and it.title_ja and _KATAKANA_TITLE.match(it.title_ja) and it.title.isascii()]
+
+
+def run_loanword_eval(index, split: str = "test") -> dict:
+    """recall@1/@10 and MRR@10 of ``loanword_queries`` on a copy of ``index`` (a HybridIndex) whose queried katakana
+    titles are blanked, with and without its LoanwordMatcher (``lexical`` = the same index, weight 0).
+    Returns {"n", "hybrid", "lexical", "latency_ms": {"p50", "p99"}} (metric dicts as ``_metrics`` gives)."""
+    from tools.backends.search_index import HybridIndex
+
+    queries = loanword_queries(index.items, split)
+    held = {q.source_id for q in queries}
+    blanked = [dataclasses.replace(it, title_ja="") if it.mal_id in held else it for it in index.items]
+    with_lw = HybridIndex(blanked, weights=index.weights, loanwords=index.loanwords)
+    lexical = HybridIndex(blanked, weights=dataclasses.replace(index.weights, loanword=0.0))
+    lat = []
+    ranked = []
+    for q in queries:
+        t0 = time.perf_counter()
+        ranked.append([h.mal_id for h in with_lw.search(q.text, K)])
+        lat.append((time.perf_counter() - t0) * 1000.0)
+    lex = [[h.mal_id for h in hits] for hits in lexical.search_many([q.text for q in queries], K)]
+    return {"n": len(queries), "hybrid": _metrics(queries, ranked)["overall"], "lexical": _metrics(queries, lex)["overall"],
+            "latency_ms": {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99))} if lat else {}}
 
 
 def print_report(summary: dict) -> None:
@@ -171,4 +214,11 @@ def print_report(summary: dict) -> None:
         f"search_many {summary['search_many_qps'] or 0:.0f} queries/s; "
         f"volume parsed correctly: {vol if vol is None else f'{vol:.3f}'}; build {summary['build_s']:.2f} s"
     )
+    lw = summary.get("loanword")
+    if lw:
+        console.print(
+            f"katakana loanword queries, katakana titles held out of the index (n={lw['n']}): "
+            f"R@1 {lw['hybrid']['recall@1']:.3f}, R@10 {lw['hybrid']['recall@10']:.3f}, MRR@10 {lw['hybrid']['mrr@10']:.3f} "
+            f"(lexical only: {lw['lexical']['recall@1']:.3f} / {lw['lexical']['recall@10']:.3f}); "
+            f"latency p50 {lw['latency_ms']['p50']:.1f} ms, p99 {lw['latency_ms']['p99']:.1f} ms")
     print(json.dumps(summary, ensure_ascii=False, sort_keys=True))

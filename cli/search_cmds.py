@@ -39,14 +39,16 @@ def register(app: typer.Typer, eval_app: typer.Typer, bench_app: typer.Typer) ->
     ) -> None:
         """Search the catalog (titles in English, romaji or Japanese, authors, volumes, typos tolerated).
 
-        The index is built once (~5 s) and queries are answered in batches, so thousands of stdin lines
+        The index is the agents' own (``open_search_index``: MANGAASSIST_SEARCH_BACKEND, cached in the model
+        directory after the first build) and queries are answered in batches, so thousands of stdin lines
         take seconds.
         """
+        from core.settings import get_settings
         from tools.backends.catalog import load_catalog
-        from tools.backends.search_index import HybridIndex
+        from tools.backends.search_factory import open_search_index
 
         catalog = load_catalog()
-        index = HybridIndex.build(catalog)
+        index = open_search_index(get_settings(), catalog)
         source: Iterable[str] = [query] if query is not None else sys.stdin
         for batch in _batches(source, _BATCH):
             results = index.search_many(batch, k)

@@ -13,9 +13,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 """The checkout (or installed tree) root: holds ``data/`` with the shipped catalog, ratings, policies."""
 
 
-RouterEncoder = Literal["e5", "none"]
-"""Sentence encoder of the local router: ``e5`` (multilingual-e5-small, the default) or ``none`` (lexical only)."""
-ROUTER_ENCODERS: tuple[str, ...] = get_args(RouterEncoder)
+EncoderName = Literal["e5", "none"]
+"""A sentence encoder setting (router, search): ``e5`` (multilingual-e5-small, the default) or ``none`` (lexical only)."""
+ENCODER_NAMES: tuple[str, ...] = get_args(EncoderName)
 
 class Settings(BaseSettings):
     """Every tunable of MangaAssist, read from ``MANGAASSIST_*`` environment variables.
@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     profile: Literal["local", "bedrock"] = Field("local", description="Model profile serving the router/planner/writer/critic roles.")
     data_dir: Path = Field(Path.home() / ".local" / "share" / "mangaassist", description="Where SQLite checkpoints, orders and trained models live.")
     model_dir: Path = Field(Path.home() / ".cache" / "mangaassist", description="Cache of fitted models (router), keyed by a hash of their training data; shared by runs and tests.")
-    router_encoder: RouterEncoder = Field("e5", description="Sentence encoder of the local router: 'e5' (multilingual-e5-small, bundled; routing test macro-F1 0.953, out_of_scope recall 0.971; the first fit embeds the training set once, ~7 min on 2 cores) or 'none' (lexical only: 0.916, fits in ~20 s). docs/routing.md.")
+    router_encoder: EncoderName = Field("e5", description="Sentence encoder of the local router: 'e5' (multilingual-e5-small, bundled; routing test macro-F1 0.953, out_of_scope recall 0.971; the first fit embeds the training set once, ~7 min on 2 cores) or 'none' (lexical only: 0.916, fits in ~20 s). docs/routing.md.")
     shipped_data_dir: Path = Field(PROJECT_ROOT / "data", description="Read-only shipped data (catalog, ratings, intents, policies).")
     database_url: str | None = Field(None, validation_alias=AliasChoices("DATABASE_URL", "MANGAASSIST_DATABASE_URL"), description="postgresql://... ; switches checkpoints, store and orders to Postgres.")
     redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL", "MANGAASSIST_REDIS_URL"), description="redis://... ; switches the cache (and server fan-out) to Redis.")
@@ -38,6 +38,7 @@ class Settings(BaseSettings):
 
     # catalog search backend (docs/search_backends.md)
     search_backend: Literal["memory", "pgvector", "opensearch"] = Field("memory", description="Catalog index: in-process, pgvector on DATABASE_URL, or OpenSearch.")
+    search_encoder: EncoderName = Field("e5", description="Sentence encoder of the in-process index's LoanwordMatcher: 'e5' matches katakana queries (ワンピース) to Latin-script titles (ONE PIECE); the first build embeds the catalog's 21.9k Latin title forms once (~3 min on 2 cores). 'none' = lexical only. docs/search_backends.md.")
     search_dense_weight: float = Field(0.0, description="Weight of LSA dense vectors in fusion (0 = lexical + prior only).")
     opensearch_url: str | None = Field(None, description="https://... of the OpenSearch cluster (search_backend=opensearch).")
     opensearch_index: str = Field("manga-catalog", description="OpenSearch index name.")

@@ -49,7 +49,8 @@ def _with_db(url: str, dbname: str) -> str:
 
 
 def pytest_sessionstart(session):
-    """Load, or on a clean machine train, the local router into the shared model cache before any test runs.
+    """Load, or on a clean machine train, the local router and the search index into the shared model cache
+    before any test runs.
 
     Tests and the servers the e2e tests start as subprocesses all load it from ``settings.model_dir``. The
     first fit embeds the training utterances (~7 minutes on 2 cores): done here once, it cannot happen
@@ -68,6 +69,15 @@ def pytest_sessionstart(session):
         t = time.perf_counter()
         LocalRouter.from_settings(settings)
         print(f"router trained in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
+    # The agents' search index, with the katakana LoanwordMatcher: its first build embeds the catalog's
+    # Latin-script titles (~3 minutes), also done once here rather than inside a server subprocess.
+    from tools.backends.catalog import load_catalog
+    from tools.backends.factory import shared_index
+
+    t = time.perf_counter()
+    shared_index(load_catalog(), settings.model_dir, settings.search_encoder)
+    if time.perf_counter() - t > 10:
+        print(f"search index built in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
 
 
 # ---- settings -------------------------------------------------------------------------------------

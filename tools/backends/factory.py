@@ -10,9 +10,10 @@ from typing import Any
 
 from core.deps import Deps, Models
 from core.errors import ConfigurationError
-from core.settings import Settings
+from core.settings import EncoderName, Settings
 from tools.backends.cache import open_cache
 from tools.backends.catalog import DEFAULT_CATALOG, load_catalog
+from tools.backends.models.encoder import SentenceEncoder
 from tools.backends.policies import MarkdownPolicyKB
 from tools.backends.recommender import HybridRecommender
 from tools.backends.search_factory import open_search_index
@@ -23,10 +24,12 @@ log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=2)
-def shared_index(catalog: Any, cache_dir: Path | None = None) -> HybridIndex:
+def shared_index(catalog: Any, cache_dir: Path | None = None, encoder: EncoderName = "none") -> HybridIndex:
     """The search index of ``catalog``, fitted once per process (read-only, safe to share) and, with
-    ``cache_dir``, persisted there keyed by a hash of the shipped catalog file (later starts load it)."""
-    return HybridIndex.build(catalog, cache_dir=cache_dir, catalog_path=DEFAULT_CATALOG if cache_dir else None)
+    ``cache_dir``, persisted there keyed by a hash of the shipped catalog file (later starts load it).
+    ``encoder`` "e5" adds the LoanwordMatcher for katakana queries (``settings.search_encoder``)."""
+    return HybridIndex.build(catalog, cache_dir=cache_dir, catalog_path=DEFAULT_CATALOG if cache_dir else None,
+                             encoder=SentenceEncoder() if encoder == "e5" else None)
 
 
 @lru_cache(maxsize=2)

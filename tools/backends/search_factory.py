@@ -51,7 +51,8 @@ def catalog_embedder(catalog: Any, cache_dir: Path | None, dim: int = 128) -> Ls
 def open_search_index(settings: Any, catalog: Any, pool: Any | None = None) -> SearchIndex:
     """The SearchIndex selected by ``settings.search_backend`` ("memory" when unset).
 
-    - ``memory``: the in-process HybridIndex (fitted once per process).
+    - ``memory``: the in-process HybridIndex (fitted once per process), with a LoanwordMatcher for katakana
+      queries when ``settings.search_encoder`` is "e5".
     - ``pgvector``: PgVectorIndex on ``pool`` when it is a sync ``psycopg_pool.ConnectionPool``, else on
       a new ConnectionPool(``settings.database_url``) (min 1, max ``settings.pool_max_size``). Loads
       the catalog (COPY + HNSW build, ≈15 s) when the database has no catalog tables yet.
@@ -68,7 +69,7 @@ def open_search_index(settings: Any, catalog: Any, pool: Any | None = None) -> S
     if backend == "memory":
         from tools.backends.factory import shared_index
 
-        return shared_index(catalog, cache_dir)
+        return shared_index(catalog, cache_dir, _setting(settings, "search_encoder", "e5"))
 
     if backend == "pgvector":
         from psycopg.rows import dict_row

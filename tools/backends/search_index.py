@@ -6,6 +6,7 @@ import bisect
 import hashlib
 import pickle
 import re
+import unicodedata
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -14,14 +15,17 @@ from typing import Sequence
 import numpy as np
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
+from threadpoolctl import ThreadpoolController
 
 from core.domain import CatalogItem, SearchHit
+from tools.backends.models.encoder import EmbeddingCache, SentenceEncoder, embedding_progress
 from tools.backends.query import LongestMatch, normalize, parse_query
 
-__all__ = ["FusionWeights", "HybridIndex", "LsaEmbedder", "author_names", "segment_names", "title_variants"]
+__all__ = ["FusionWeights", "HybridIndex", "LoanwordMatcher", "LsaEmbedder", "author_names", "katakana_runs",
+           "segment_names", "title_variants"]
 
 _BATCH = 256  # queries per sparse-product batch in search_many (bounds memory: 256 x ~29k float32)
-_CACHE_FORMAT = 3  # bump when the pickled index changes shape (2: Japanese author names; 3: LongestMatch)
+_CACHE_FORMAT = 4  # bump when the pickled index changes shape (2: Japanese author names; 3: LongestMatch; 4: loanwords)
 _MIN_JA_NAME = 3  # shortest Japanese author name (characters) looked for inside a longer query
 
 
@@ -137,6 +141,82 @@ class LsaEmbedder:
         return z
 
 
+_KATAKANA_RUN = re.compile(r"[\u30a1-\u30fa\u30fc\u30fb]+(?:[ \u3000][\u30a1-\u30fa\u30fc\u30fb]+)*")
+
+
+def katakana_runs(text: str, min_len: int = 3) -> list[str]:
+    """Runs of katakana (with ー, ・ and single spaces between words) of at least ``min_len`` characters in
+    ``text`` after NFKC (so half-width kana count): the loanword spellings a Japanese customer types for a
+    title the catalog only has in Latin script ("ワンピースの3巻ありますか" → ["ワンピース"])."""
+    t = unicodedata.normalize("NFKC", text or "")
+    return [m.group(0) for m in _KATAKANA_RUN.finditer(t) if len(m.group(0).replace(" ", "")) >= min_len]
+
+
+_BLAS_CONTROLLER: list[ThreadpoolController] = []
+
+
+def _one_blas_thread():
+    """Limit BLAS to one thread (threadpoolctl, ~0.1 ms): OpenBLAS worker threads left spinning after the
+    similarity product slow the encoder's own OpenMP threads on the next query (katakana search p50 31 → 14 ms,
+    p99 122 → 33 ms, measured on 2 cores)."""
+    if not _BLAS_CONTROLLER:
+        _BLAS_CONTROLLER.append(ThreadpoolController())
+    return _BLAS_CONTROLLER[0].limit(limits=1, user_api="blas")
+
+
+class LoanwordMatcher:
+    """Katakana loanword queries matched to Latin-script titles with multilingual sentence embeddings.
+
+    Why: a Japanese customer writes ワンピース, ブリーチ or デスノート, but the catalog's native titles of those
+    works are "ONE PIECE", "BLEACH" and "DEATH NOTE", and no character n-gram links a katakana spelling to
+    its English original. multilingual-e5-small (``SentenceEncoder``) places both near each other.
+    Index: every Latin-script title form of every item (MAL title, English title, ASCII synonyms; 21.9k
+    forms for the shipped catalog), embedded once (~3 minutes on 2 cores; kept in the ``EmbeddingCache``,
+    then ~1 s) and held as float16 (~17 MB). Query side: each ``katakana_runs`` span of the query is embedded
+    (~10 ms each) and an item's score is its best cosine over spans × forms, rescaled as
+    max(0, (cos − ``floor``) / (1 − ``floor``)) into 0-1, so only close matches count. Queries with no
+    katakana run score 0 everywhere and cost nothing.
+    """
+
+    def __init__(self, items: Sequence[CatalogItem], encoder: SentenceEncoder, cache: EmbeddingCache | None = None,
+                 floor: float = 0.8):
+        forms: list[str] = []
+        starts = np.empty(len(items), dtype=np.int64)
+        for i, it in enumerate(items):
+            starts[i] = len(forms)
+            latin = [f for f in dict.fromkeys((it.title, it.title_en, *it.synonyms)) if f and f.isascii() and f.strip()]
+            forms.extend(latin or [str(it.mal_id)])
+        self.encoder = encoder
+        self.floor = floor
+        embed = cache.encode if cache is not None else (lambda enc, xs, progress=None: enc.encode(xs, progress))
+        with embedding_progress("Indexing the catalog's Latin-script titles for katakana queries (once)") as progress:
+            self._F = embed(encoder, forms, progress).astype(np.float32)
+        self._layers = _layers(starts, len(forms))
+        self.n_forms = len(forms)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_F": self._F.astype(np.float16)}  # half the pickle; cosine error < 1e-3
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._F = self._F.astype(np.float32)
+
+    def scores(self, queries: Sequence[str]) -> np.ndarray:
+        """(len(queries), n_items) float32 in 0-1: each item's rescaled best cosine to the query's katakana runs."""
+        n_items = len(self._layers[0][1])
+        out = np.zeros((len(queries), n_items), dtype=np.float32)
+        spans = [(r, run) for r, q in enumerate(queries) for run in katakana_runs(q)]
+        if not spans:
+            return out
+        with _one_blas_thread():
+            E = self.encoder.encode([run for _, run in spans])
+            sims = _group_max(E @ self._F.T, self._layers)
+        sims = np.maximum(0.0, (sims - self.floor) / (1.0 - self.floor))
+        for (r, _), row in zip(spans, sims):
+            np.maximum(out[r], row, out=out[r])
+        return out
+
+
 def _item_document(item: CatalogItem) -> str:
     return " ".join([item.title, item.title_en, item.title_ja, *item.synonyms, *item.authors])
 
@@ -145,7 +225,8 @@ def _item_document(item: CatalogItem) -> str:
 class FusionWeights:
     """How the per-field scores add up (tuned on the ``dev`` split of bench/search_queries.py).
 
-    lexical(item) = max(title + ``contain``·containment, ``author``·author, ``synopsis``·synopsis)
+    lexical(item) = max(title + ``contain``·containment, ``author``·author, ``synopsis``·synopsis,
+    ``loanword``·loanword)
     score(item) = lexical + ``exact``·[query equals a title variant] + ``prefix``·[a title variant
     starts with the query, and at most 50 variants do] + ``prior``·popularity + ``dense``·LSA cosine.
 
@@ -155,7 +236,8 @@ class FusionWeights:
     [0, 1]; popularity is log1p(members)/log1p(max members) in [0, 1]. Items whose lexical part is
     below ``min_score`` (and that match no exact/prefix rule) are dropped, so garbage gives [].
     Dev-split ablation (3,000 queries, R@1): no author coverage 0.971, +coverage 0.978, +containment
-    0.980, +LSA dense 0.4 0.982 (not worth its build time; off by default).
+    0.980, +LSA dense 0.4 0.982 (not worth its build time; off by default). loanword: the
+    ``LoanwordMatcher`` score of katakana queries (0 without a matcher or a katakana run).
     """
 
     contain: float = 0.1
@@ -165,6 +247,7 @@ class FusionWeights:
     prefix: float = 0.2
     prior: float = 0.04
     dense: float = 0.0
+    loanword: float = 1.0
     min_score: float = 0.2
 
 
@@ -185,8 +268,10 @@ class HybridIndex:
     Build on the shipped catalog: ~2-4 s on 2 cores (without dense vectors); ~1-3 ms per query.
     """
 
-    def __init__(self, items: Sequence[CatalogItem], weights: FusionWeights | None = None, dense: bool = False):
+    def __init__(self, items: Sequence[CatalogItem], weights: FusionWeights | None = None, dense: bool = False,
+                 loanwords: LoanwordMatcher | None = None):
         self.items: tuple[CatalogItem, ...] = tuple(items)
+        self.loanwords = loanwords
         self.weights = weights or FusionWeights()
         n = len(self.items)
         if n == 0:
@@ -268,27 +353,40 @@ class HybridIndex:
         *,
         weights: FusionWeights | None = None,
         dense: bool = False,
+        encoder: SentenceEncoder | None = None,
         cache_dir: Path | None = None,
         catalog_path: Path | None = None,
     ) -> HybridIndex:
         """Build over ``catalog`` (anything with ``.items``: a sequence of CatalogItem, e.g. ``load_catalog()``).
 
-        With ``cache_dir`` and ``catalog_path``, the fitted index is pickled under
-        ``cache_dir/search-<sha256 of the catalog file, the items' Japanese author names, the cache
-        format and options>.pkl`` and reused when present (only our own cache files are unpickled).
-        Raises ValueError on an empty catalog.
+        ``encoder`` (None = lexical only) adds a ``LoanwordMatcher`` for katakana queries; its title
+        embeddings go through the ``EmbeddingCache`` of ``cache_dir`` when one is given. With ``cache_dir``
+        and ``catalog_path``, the fitted index is pickled under ``cache_dir/search-<sha256 of the catalog
+        file, the items' Japanese author names, the cache format and options>.pkl`` and reused when present
+        (only our own cache files are unpickled). Raises ValueError on an empty catalog.
         """
         items = list(getattr(catalog, "items", catalog))
+
+        def fit() -> HybridIndex:
+            loanwords = None
+            if encoder is not None:
+                cache = EmbeddingCache(cache_dir, encoder.name) if cache_dir is not None else None
+                loanwords = LoanwordMatcher(items, encoder, cache)
+                if cache is not None:
+                    cache.save()
+            return cls(items, weights=weights, dense=dense, loanwords=loanwords)
+
         if cache_dir is None or catalog_path is None:
-            return cls(items, weights=weights, dense=dense)
+            return fit()
         h = hashlib.sha256(Path(catalog_path).read_bytes())
         h.update(repr([(it.mal_id, it.authors_ja) for it in items if it.authors_ja]).encode())
-        h.update(repr((_CACHE_FORMAT, weights or FusionWeights(), dense, len(items))).encode())
+        h.update(repr((_CACHE_FORMAT, weights or FusionWeights(), dense, len(items),
+                       encoder.name if encoder is not None else None)).encode())
         path = Path(cache_dir) / f"search-{h.hexdigest()[:24]}.pkl"
         if path.exists():
             with path.open("rb") as fh:
                 return pickle.load(fh)
-        index = cls(items, weights=weights, dense=dense)
+        index = fit()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         with tmp.open("wb") as fh:
@@ -319,7 +417,8 @@ class HybridIndex:
         """Per-field scores of each title, each of shape (len(queries), n_items) float32, for analysis/tuning.
 
         Keys: ``title``, ``author``, ``synopsis``, ``exact``, ``prefix``, ``dense`` (zeros without
-        dense vectors), and ``prior`` (shape (n_items,)). Queries are used as given (no volume parsing).
+        dense vectors), ``loanword`` (zeros without a LoanwordMatcher or when the weight is 0) and ``prior``
+        (shape (n_items,)). Queries are used as given (no volume parsing).
         """
         norm = [normalize(q if isinstance(q, str) else "") for q in queries]
         n, m = len(norm), len(self.items)
@@ -365,6 +464,9 @@ class HybridIndex:
         dense = np.zeros((n, m), dtype=np.float32)
         if self._E is not None and self.weights.dense:
             dense = self.embedder.embed(norm) @ self._E.T
+        loanword = np.zeros((n, m), dtype=np.float32)
+        if self.loanwords is not None and self.weights.loanword:
+            loanword = self.loanwords.scores([q if isinstance(q, str) else "" for q in queries])
         return {
             "title": title.astype(np.float32, copy=False),
             "contain": contain,
@@ -373,6 +475,7 @@ class HybridIndex:
             "exact": exact,
             "prefix": prefix,
             "dense": dense,
+            "loanword": loanword,
             "prior": self._prior,
         }
 
@@ -388,6 +491,8 @@ class HybridIndex:
         w = weights or self.weights
         lex = np.maximum(f["title"] + w.contain * f["contain"], w.author * f["author"])
         lex = np.maximum(lex, w.synopsis * f["synopsis"])
+        if w.loanword and "loanword" in f:
+            lex = np.maximum(lex, w.loanword * f["loanword"])
         boost = w.exact * f["exact"] + w.prefix * f["prefix"]
         score = lex + boost + w.prior * f["prior"][None, :]
         if w.dense:

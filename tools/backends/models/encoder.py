@@ -18,13 +18,15 @@ routed message: the message and its clauses), ~100 texts/s in batches; 72 MB of 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import joblib
 import numpy as np
@@ -130,3 +132,26 @@ class EmbeddingCache:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def embedding_progress(description: str) -> Iterator[Progress]:
+    """A ``progress(done, total)`` callback for a long first-time embedding pass (the router's training texts,
+    ~7 minutes; the catalog's title forms, ~3 minutes): a rich progress bar titled ``description`` when stderr is
+    a terminal, else an INFO log line per 10 %."""
+    if sys.stderr.isatty():
+        from rich.progress import Progress as Bar
+
+        with Bar(transient=True) as bar:
+            task = bar.add_task(description, total=None)
+            yield lambda done, total: bar.update(task, completed=done, total=total)
+        return
+    last = [-1]
+
+    def report(done: int, total: int) -> None:
+        tenth = 10 * done // max(total, 1)
+        if tenth != last[0]:
+            last[0] = tenth
+            log.info("%s: embedded %d/%d texts", description, done, total)
+
+    yield report

@@ -35,17 +35,15 @@ the MLP; loading takes about 0.3-1.3 s. Routing one message alone: p50 15 ms, p9
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import pathlib
 import re
-import sys
 import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Sequence
 
 import joblib
 import numpy as np
@@ -59,10 +57,10 @@ from sklearn.pipeline import FeatureUnion
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from core.ports import INTENTS, RouterDecision
-from core.settings import ROUTER_ENCODERS, RouterEncoder, Settings
+from core.settings import ENCODER_NAMES, EncoderName, Settings
 from tools.backends import router_data
 from tools.backends.catalog import InMemoryCatalog, load_catalog
-from tools.backends.models.encoder import EmbeddingCache, Progress, SentenceEncoder
+from tools.backends.models.encoder import EmbeddingCache, Progress, SentenceEncoder, embedding_progress
 from tools.backends.query import LongestMatch
 
 log = logging.getLogger(__name__)
@@ -427,28 +425,6 @@ def tune_thresholds(sc: _Scored, gold: np.ndarray, grid: Sequence[float] = THRES
     return best_t, best_c, best_m, best_f
 
 
-@contextlib.contextmanager
-def _embedding_progress() -> Iterator[Progress]:
-    """A ``progress(done, total)`` callback for the first fit's embedding pass: a rich progress bar when stderr
-    is a terminal (``mangaassist chat`` on a fresh machine waits ~7 minutes here), else an INFO log per 10 %."""
-    if sys.stderr.isatty():
-        from rich.progress import Progress as Bar
-
-        with Bar(transient=True) as bar:
-            task = bar.add_task("Training the router: embedding the training utterances (once)", total=None)
-            yield lambda done, total: bar.update(task, completed=done, total=total)
-        return
-    last = [-1]
-
-    def report(done: int, total: int) -> None:
-        tenth = 10 * done // max(total, 1)
-        if tenth != last[0]:
-            last[0] = tenth
-            log.info("router fit: embedded %d/%d texts", done, total)
-
-    yield report
-
-
 @dataclass
 class TrainReport:
     """What one training run did: sizes, CPU and wall seconds per stage, the tuned thresholds and dev macro-F1."""
@@ -580,13 +556,13 @@ class LocalRouter:
         return router
 
     @staticmethod
-    def cache_key(encoder: RouterEncoder = "e5") -> str:
+    def cache_key(encoder: EncoderName = "e5") -> str:
         """First 16 hex chars of SHA-256 over the training inputs, this module's source, MODEL_VERSION and the encoder."""
         tag = MODEL_VERSION + (SentenceEncoder.name if encoder == "e5" else "lexical")
         return router_data.data_fingerprint(tag + pathlib.Path(__file__).read_text(encoding="utf-8"))[:16]
 
     @classmethod
-    def cache_path(cls, cache_dir: pathlib.Path, encoder: RouterEncoder = "e5") -> pathlib.Path:
+    def cache_path(cls, cache_dir: pathlib.Path, encoder: EncoderName = "e5") -> pathlib.Path:
         """``<cache_dir>/local_router-<cache_key>.joblib``: where ``load_or_train`` keeps the fitted router."""
         return pathlib.Path(cache_dir) / f"local_router-{cls.cache_key(encoder)}.joblib"
 
@@ -596,7 +572,7 @@ class LocalRouter:
         return cls.load_or_train(settings.model_dir, settings.router_encoder)
 
     @classmethod
-    def load_or_train(cls, cache_dir: pathlib.Path, encoder: RouterEncoder = "e5") -> LocalRouter:
+    def load_or_train(cls, cache_dir: pathlib.Path, encoder: EncoderName = "e5") -> LocalRouter:
         """Load ``<cache_dir>/local_router-<cache_key>.joblib``; if absent, build the dataset, train, save atomically.
 
         ``cache_dir`` is normally ``core.settings.get_settings().model_dir`` (shared by runs and tests, so a
@@ -605,8 +581,8 @@ class LocalRouter:
         10 % otherwise) or "none". Older cached versions in ``cache_dir`` are left in place (a few MB each).
         Raises ValueError for another encoder name.
         """
-        if encoder not in ROUTER_ENCODERS:
-            raise ValueError(f"unknown router encoder {encoder!r}; expected one of {ROUTER_ENCODERS}")
+        if encoder not in ENCODER_NAMES:
+            raise ValueError(f"unknown router encoder {encoder!r}; expected one of {ENCODER_NAMES}")
         cache_dir = pathlib.Path(cache_dir)
         path = cls.cache_path(cache_dir, encoder)
         if path.exists():
@@ -615,7 +591,7 @@ class LocalRouter:
                 return obj
         if encoder == "e5":
             embeddings = EmbeddingCache(cache_dir)
-            with _embedding_progress() as progress:
+            with embedding_progress("Training the router: embedding the training utterances (once)") as progress:
                 router = cls.train(router_data.build_dataset(), encoder=SentenceEncoder(),
                                    embedding_cache=embeddings, progress=progress)
             embeddings.save()
