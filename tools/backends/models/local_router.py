@@ -16,7 +16,8 @@ probability is 0.7 × linear + 0.3 × MLP (dev 0.978 → 0.981, test 0.948 → 0
 scored; label j is kept when its whole-message probability reaches ``thresholds[j]``, or it tops a clause
 with probability ≥ ``clause_thresholds[j]`` while its whole-message probability is at least ``clause_min[j]``
 (all three per label, tuned on the dev split: macro-F1 is a mean of per-label F1s, so the labels are tuned
-independently); the best label is always kept. ``clause_min`` stops a fragment that the clause split cut out
+independently); the best label is always kept. A later clause that is only a title/author mark adds no label
+(``is_entity_only``: "something like X and Y"; test 0.953 → 0.956 with the bare-"also" split change). ``clause_min`` stops a fragment that the clause split cut out
 of a single request ("my card was declined, I want to know why" → "I want to know why") from adding a
 label the message as a whole does not support: chitchat precision 0.708 → 0.776, test macro-F1 0.942 → 0.948 (dev 0.976 → 0.978). A recommend cue
 ("similar", "recommend", "おすすめ"...) suppresses a search label that no clause of its own asks for
