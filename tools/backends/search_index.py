@@ -225,8 +225,8 @@ def _item_document(item: CatalogItem) -> str:
 class FusionWeights:
     """How the per-field scores add up (tuned on the ``dev`` split of bench/search_queries.py).
 
-    lexical(item) = max(title·containment^``coverage`` + ``contain``·containment, ``author``·author,
-    ``synopsis``·synopsis, ``loanword``·loanword)
+    lexical(item) = max(title + ``contain``·containment, ``author``·author, ``synopsis``·synopsis,
+    ``loanword``·loanword)
     score(item) = lexical + ``exact``·[query equals a title variant] + ``prefix``·[a title variant
     starts with the query, and at most 50 variants do] + ``prior``·popularity + ``dense``·LSA cosine.
 
@@ -237,15 +237,10 @@ class FusionWeights:
     below ``min_score`` (and that match no exact/prefix rule) are dropped, so garbage gives [].
     Dev-split ablation (3,000 queries, R@1): no author coverage 0.971, +coverage 0.978, +containment
     0.980, +LSA dense 0.4 0.982 (not worth its build time; off by default). loanword: the
-    ``LoanwordMatcher`` score of katakana queries (0 without a matcher or a katakana run). coverage: the
-    title cosine is weighted by the share of the query the variant covers, so a short title inside a longer
-    query ("モンスターズ" in "モンスターズ・インク", "Monster" in "Monster Hunter") stops outranking the title the
-    query names; exponent 0.5 chosen on dev (0 / 0.5 / 1 / 2: standard R@1 0.9807 / 0.9827 / 0.9833 / 0.9747,
-    R@10 0.9967 / 0.9963 / 0.9937 / 0.9853; katakana loanword R@1 0.406 / 0.496 / 0.561 / 0.605).
+    ``LoanwordMatcher`` score of katakana queries (0 without a matcher or a katakana run).
     """
 
     contain: float = 0.1
-    coverage: float = 0.5
     author: float = 0.9
     synopsis: float = 0.2
     exact: float = 0.2
@@ -431,7 +426,7 @@ class HybridIndex:
         sim_v = (qt @ self._VT).toarray()
         title = _group_max(sim_v, self._var_layers)
         contain = np.zeros((n, m), dtype=np.float32)
-        if self.weights.contain or self.weights.coverage:
+        if self.weights.contain:
             # share of the query's (squared, L2-normalised) TF-IDF mass whose n-grams occur in a title variant
             q2 = qt.multiply(qt).tocsr()
             contain = _group_max((q2 @ self._VbT).toarray(), self._var_layers)
@@ -494,8 +489,7 @@ class HybridIndex:
     def fuse(self, f: dict[str, np.ndarray], weights: FusionWeights | None = None) -> np.ndarray:
         """Fused scores (n_queries, n_items) from ``field_scores`` output; -inf where an item is filtered out."""
         w = weights or self.weights
-        title = f["title"] * f["contain"] ** w.coverage if w.coverage else f["title"]
-        lex = np.maximum(title + w.contain * f["contain"], w.author * f["author"])
+        lex = np.maximum(f["title"] + w.contain * f["contain"], w.author * f["author"])
         lex = np.maximum(lex, w.synopsis * f["synopsis"])
         if w.loanword and "loanword" in f:
             lex = np.maximum(lex, w.loanword * f["loanword"])
