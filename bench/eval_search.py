@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import time
 from collections import defaultdict
 from typing import Callable, Sequence
@@ -145,18 +144,17 @@ def run_search_eval(index=None, sample: int | None = None, split: str = "test", 
     return summary
 
 
-_KATAKANA_TITLE = re.compile(r"^[\u30a1-\u30fa\u30fc\u30fb ]+$")
-
-
 def loanword_queries(items: Sequence[CatalogItem], split: str) -> list[Query]:
     """Held-out-reading queries of ``split``: every title whose Japanese title is katakana only and whose MAL title
     is Latin script (ベルセルク / Berserk), queried by that katakana title (kind ``loanword``). Relevant: the title
     plus any other title with the same name. ``run_loanword_eval`` searches them in an index from which these
     katakana titles are removed, as the catalog lacks a katakana spelling for ONE PIECE, BLEACH or DEATH NOTE."""
+    from tools.backends.search_index import is_katakana
+
     rel = _Relevance(items)
     return [Query(it.title_ja, "loanword", it.mal_id, rel.same_name(it.title_ja, it.mal_id) | {it.mal_id})
             for it in items
-            if split_of(it.mal_id) == split and it.title_ja and _KATAKANA_TITLE.match(it.title_ja) and it.title.isascii()]
+            if split_of(it.mal_id) == split and it.title_ja and is_katakana(it.title_ja) and it.title.isascii()]
 
 
 def run_loanword_eval(index, split: str = "test") -> dict:

@@ -8,6 +8,7 @@ import pickle
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import groupby
 from pathlib import Path
 from typing import Sequence
@@ -21,7 +22,7 @@ from core.domain import CatalogItem, SearchHit
 from tools.backends.models.encoder import EmbeddingCache, SentenceEncoder, embedding_progress
 from tools.backends.query import LongestMatch, normalize, parse_query
 
-__all__ = ["FusionWeights", "HybridIndex", "LoanwordMatcher", "LsaEmbedder", "author_names", "katakana_runs",
+__all__ = ["FusionWeights", "HybridIndex", "LoanwordMatcher", "LsaEmbedder", "author_names", "is_katakana", "katakana_runs",
            "segment_names", "title_variants"]
 
 _BATCH = 256  # queries per sparse-product batch in search_many (bounds memory: 256 x ~29k float32)
@@ -144,6 +145,11 @@ class LsaEmbedder:
 _KATAKANA_RUN = re.compile(r"[\u30a1-\u30fa\u30fc\u30fb]+(?:[ \u3000][\u30a1-\u30fa\u30fc\u30fb]+)*")
 
 
+def is_katakana(text: str) -> bool:
+    """True when ``text`` (after NFKC) is katakana only, with ー, ・ and single spaces between words ("ベルセルク")."""
+    return bool(_KATAKANA_RUN.fullmatch(unicodedata.normalize("NFKC", text or "")))
+
+
 def katakana_runs(text: str, min_len: int = 3) -> list[str]:
     """Runs of katakana (with ー, ・ and single spaces between words) of at least ``min_len`` characters in
     ``text`` after NFKC (so half-width kana count): the loanword spellings a Japanese customer types for a
@@ -152,16 +158,16 @@ def katakana_runs(text: str, min_len: int = 3) -> list[str]:
     return [m.group(0) for m in _KATAKANA_RUN.finditer(t) if len(m.group(0).replace(" ", "")) >= min_len]
 
 
-_BLAS_CONTROLLER: list[ThreadpoolController] = []
+@lru_cache(maxsize=1)
+def _blas_controller() -> ThreadpoolController:
+    return ThreadpoolController()  # inspects the loaded libraries once (~ms); .limit() then costs ~0.1 ms
 
 
 def _one_blas_thread():
-    """Limit BLAS to one thread (threadpoolctl, ~0.1 ms): OpenBLAS worker threads left spinning after the
-    similarity product slow the encoder's own OpenMP threads on the next query (katakana search p50 31 → 14 ms,
-    p99 122 → 33 ms, measured on 2 cores)."""
-    if not _BLAS_CONTROLLER:
-        _BLAS_CONTROLLER.append(ThreadpoolController())
-    return _BLAS_CONTROLLER[0].limit(limits=1, user_api="blas")
+    """Limit BLAS to one thread (threadpoolctl): OpenBLAS worker threads left spinning after the similarity
+    product slow the encoder's own OpenMP threads on the next query (katakana search p50 31 → 14 ms, p99
+    122 → 33 ms, measured on 2 cores)."""
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 class LoanwordMatcher:

@@ -104,6 +104,7 @@ class EmbeddingCache:
     def __init__(self, directory: Path, model_name: str = MODEL_NAME):
         self.path = Path(directory) / f"embeddings-{model_name}.joblib"
         self.vectors: dict[bytes, np.ndarray] = {}
+        self._added = 0  # vectors embedded since the file was read: save() writes only when there are some
         if self.path.exists():
             try:
                 self.vectors = joblib.load(self.path)
@@ -117,18 +118,23 @@ class EmbeddingCache:
         if missing:
             fresh = encoder.encode([t for _, t in missing], progress)
             self.vectors.update((k, v.astype(np.float16)) for (k, _), v in zip(missing, fresh))
+            self._added += len(missing)
         out = np.stack([self.vectors[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, DIM), np.float32)
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
 
     def save(self) -> None:
-        """Write the cache atomically (temp file + rename in the same directory)."""
+        """Write the cache atomically (temp file + rename in the same directory); a no-op when ``encode`` embedded
+        nothing new since the file was read (it holds the router's and the catalog's texts, ~60 MB)."""
+        if not self._added:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
         os.close(fd)
         try:
             joblib.dump(self.vectors, tmp)
             os.replace(tmp, self.path)
+            self._added = 0
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
