@@ -81,8 +81,9 @@ def split_of(mal_id: int) -> Split:
     return "dev" if zlib.crc32(f"split:{mal_id}".encode()) % 2 == 0 else "test"
 
 
-class _Relevance:
-    """Lookup tables for relevant sets over the whole catalog (both splits)."""
+class Relevance:
+    """Lookup tables for relevant sets over the whole catalog (both splits): which mal_ids count as a hit for a
+    query (see the module docstring). Built once per catalog, ~0.3 s for the 11,815 titles."""
 
     def __init__(self, items: Sequence[CatalogItem]):
         self.by_name: dict[str, set[int]] = defaultdict(set)
@@ -104,13 +105,16 @@ class _Relevance:
                     self.by_author_ja[normalize(a)].add(it.mal_id)
 
     def same_name(self, text: str, source: int) -> frozenset[int]:
+        """``source`` plus every title having a name (any variant) equal to ``text`` after ``normalize``."""
         return frozenset(self.by_name.get(normalize(text), set()) | {source})
 
     def prefix(self, text: str, source: int) -> frozenset[int]:
+        """``source`` plus every title having a normalised name that starts with ``text``."""
         p = normalize(text)
         return frozenset({i for n, i in self.names if n.startswith(p)} | {source})
 
     def ja_substring(self, text: str, source: int) -> frozenset[int]:
+        """``source`` plus every title whose normalised Japanese title (spaces removed) contains ``text``."""
         s = normalize(text).replace(" ", "")
         return frozenset({i for n, i in self.ja if s in n} | {source})
 
@@ -140,7 +144,7 @@ def _shorten_vowels(name: str) -> str:
     return name
 
 
-def _make(kind: str, it: CatalogItem, rng: random.Random, rel: _Relevance) -> Query | None:
+def _make(kind: str, it: CatalogItem, rng: random.Random, rel: Relevance) -> Query | None:
     """One query of ``kind`` for title ``it``, or None when the title lacks the field."""
     if kind == "ja_title":
         if not it.title_ja or detect_locale(it.title_ja) != "ja":
@@ -234,7 +238,7 @@ def make_queries(
     sample = DEFAULT_SAMPLE if sample is None else sample
     if sample < 1:
         raise ValueError("sample must be >= 1")
-    rel = _Relevance(items)
+    rel = Relevance(items)
     pool = [it for it in items if split_of(it.mal_id) == split]
     per_kind = [sample // len(kinds) + (1 if i < sample % len(kinds) else 0) for i in range(len(kinds))]
     out: list[Query] = []

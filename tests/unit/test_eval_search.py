@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench.eval_search import run_search_eval
+from bench.eval_search import run_search_eval, sentence_queries
 from bench.search_queries import KINDS, make_queries, split_of
+from tools.backends.models.text_rules import clean_search_query
 from tools.backends.query import normalize, parse_query
 from tools.backends.search_index import HybridIndex
 
@@ -68,3 +69,23 @@ def test_eval_on_small_sample(catalog):
     assert 0.0 <= s["volume_accuracy"] <= 1.0
     # the hybrid index is not worse than the word-level baseline on the same queries
     assert s["hybrid"]["overall"]["recall@10"] >= s["baselines"]["word_tfidf"]["overall"]["recall@10"]
+    sent = s["sentence"]
+    assert sent["n"] == 90 and set(sent) == {"n", "cleaned", "raw"}
+    # cleaning the request phrasing ("do you have ... in stock?") finds the named title at least as often
+    assert sent["cleaned"]["recall@10"] >= sent["raw"]["recall@10"] >= 0.5
+
+
+def test_sentence_queries_name_their_title(catalog):
+    qs = sentence_queries(catalog.items, "dev")
+    assert len(qs) > 500 and {q.kind for q in qs} == {"sentence"}
+    by_id = {it.mal_id: it for it in catalog.items}
+    named = 0
+    for q in qs:
+        assert q.source_id in q.relevant
+        it = by_id[q.source_id]
+        forms = [normalize(f) for f in (it.title, it.title_en, it.title_ja, *it.synonyms) if f]
+        named += any(f and f in normalize(q.text) for f in forms)
+        assert normalize(clean_search_query(q.text)) != ""
+    assert named / len(qs) > 0.8  # the rest carry a keyboard slip, as router_data.typo makes them (dev: 0.87)
+    sub = sentence_queries(catalog.items, "dev", sample=50)
+    assert len(sub) == 50 and set(sub) <= set(qs)
