@@ -28,6 +28,8 @@ def top_id(index, q: str) -> int | None:
         ("ベルセルク3巻", ParsedQuery("ベルセルク", 3)),
         ("ベルセルク 第3巻", ParsedQuery("ベルセルク", 3)),
         ("ベルセルク３巻", ParsedQuery("ベルセルク", 3)),
+        ("ベルセルクの3巻", ParsedQuery("ベルセルク", 3)),
+        ("進撃の巨人の 第2巻", ParsedQuery("進撃の巨人", 2)),
         ("20th Century Boys", ParsedQuery("20th Century Boys", None)),
         ("No. 6", ParsedQuery("No. 6", None)),
         ("#1", ParsedQuery("#1", None)),

@@ -24,8 +24,8 @@ class ParsedQuery:
 
 # Applied after NFKC, so full-width digits (３) and signs (＃) are already ASCII.
 _VOLUME_PATTERNS = (
-    # 第3巻 / 3巻 / 3 巻 / 3冊目
-    re.compile(r"第?\s*(\d{1,3})\s*(?:巻|冊目)"),
+    # 第3巻 / 3巻 / 3 巻 / 3冊目, with the possessive の before it ("ブリーチの3巻" → "ブリーチ")
+    re.compile(r"(?:の\s*)?第?\s*(\d{1,3})\s*(?:巻|冊目)"),
     # vol 3 / vol. 3 / vol.3 / volume 3 / v3 / v.3 / #3  (a whole token, not inside a word)
     re.compile(r"(?<![\w#])(?:volumes?|vols?\.?|v\.?|#)\s*(\d{1,3})(?!\w)", re.IGNORECASE),
 )
@@ -35,7 +35,7 @@ def parse_query(text: str | None) -> ParsedQuery:
     """Split a customer query into the title part and a volume number.
 
     Recognised markers (anywhere in the query, the last one wins): "vol 3", "vol. 3", "vol.3",
-    "volume 3", "v3", "#3", "3巻", "第3巻", "３巻" (full-width digits are NFKC-folded). The marker
+    "volume 3", "v3", "#3", "3巻", "第3巻", "３巻", "の3巻" (full-width digits are NFKC-folded). The marker
     is removed only when some title text remains, so a title that *is* a marker ("#1") still
     searches as itself. Never raises: ``None`` or blank input gives ``ParsedQuery("", None)``.
     """
