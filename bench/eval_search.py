@@ -139,7 +139,7 @@ def run_search_eval(index=None, sample: int | None = None, split: str = "test", 
     if with_baselines:
         texts = [q.text for q in queries]
         summary["baselines"] = {name: _metrics(queries, fn(texts)) for name, fn in baselines(catalog.items).items()}
-    summary["sentence"] = run_sentence_eval(index, split, sample)
+    summary["sentence"] = run_sentence_eval(index, split, sample, catalog.items)
     if getattr(index, "loanwords", None) is not None:
         summary["loanword"] = run_loanword_eval(index, split)
     return summary
@@ -163,15 +163,17 @@ def sentence_queries(items: Sequence[CatalogItem], split: str, sample: int | Non
     return out
 
 
-def run_sentence_eval(index, split: str = "test", sample: int | None = None) -> dict:
+def run_sentence_eval(index, split: str = "test", sample: int | None = None,
+                      items: Sequence[CatalogItem] | None = None) -> dict:
     """recall@1/@10 and MRR@10 of ``sentence_queries`` through ``index.search_many``: ``cleaned`` searches what the
     Search agent searches (``clean_search_query`` strips "do you have", "in stock?", "はありますか"), ``raw`` the whole
     sentence (the agent's first "broaden" retry). The standard kinds are bare titles; this is the check that a
     change in title scoring does not cost full sentences (a coverage-weighted title score raised bare-title R@1
-    but cost these dev R@1 0.962 → 0.946). Returns {"n", "cleaned", "raw"} (metric dicts as ``_metrics`` gives)."""
+    but cost these dev R@1 0.962 → 0.946). ``items``: the catalog the index holds (default ``index.items``, which
+    only the in-process index has). Returns {"n", "cleaned", "raw"} (metric dicts as ``_metrics`` gives)."""
     from tools.backends.models.text_rules import clean_search_query
 
-    queries = sentence_queries(index.items, split, sample)
+    queries = sentence_queries(items if items is not None else index.items, split, sample)
     cleaned = index.search_many([clean_search_query(q.text) for q in queries], K)
     raw = index.search_many([q.text for q in queries], K)
     return {"n": len(queries),
