@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 
 import numpy as np
 import pytest
 
+from core.settings import get_settings
 from tools.backends.catalog import load_catalog
+from tools.backends.factory import shared_index
 from tools.backends.models.encoder import SentenceEncoder
 from tools.backends.search_index import HybridIndex, LoanwordMatcher, katakana_runs
 
-BLEACH, SLAM_DUNK, BERSERK = 12, 51, 2
+BLEACH, SLAM_DUNK, BERSERK, KIICHI = 12, 51, 2, 3064
 
 
 def test_katakana_runs():
@@ -49,6 +52,20 @@ def test_a_katakana_spelling_finds_the_latin_title_only_with_the_matcher(items, 
         assert _top(hybrid, q) == want
     hits = hybrid.search("ブリーチの3巻ありますか", 5)
     assert hits[0].mal_id == BLEACH and hits[0].volume == 3
+
+
+def test_a_partial_katakana_title_match_does_not_outrank_the_loanword(catalog):
+    """On the agents' index (full catalog, matcher on): without katakana_coverage, "Kiichi!!" (キーチ!!, sharing
+    ーチ with ブリーチ) comes first for ブリーチ; with it, BLEACH does. The IDF of a 600-title index differs too
+    much from the full catalog's to show this there."""
+    index = shared_index(catalog, get_settings().model_dir, "e5")
+    ids = np.array([it.mal_id for it in index.items])
+    f = index.field_scores(["ブリーチ", "キーチ"])
+    uncovered = index.fuse(f, dataclasses.replace(index.weights, katakana_coverage=0.0))
+    assert ids[np.argmax(uncovered[0])] == KIICHI
+    assert _top(index, "ブリーチ") == BLEACH
+    assert _top(index, "キーチ") == KIICHI  # the catalog's own katakana title still wins
+    assert _top(index, "ブリーチの3巻") == BLEACH  # "の" before the volume marker is dropped with it
 
 
 def test_latin_and_katakana_catalog_titles_are_unchanged(items, matcher):
