@@ -44,6 +44,40 @@ def _figures(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> di
     }
 
 
+def macro_f1_ci(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], clusters: Sequence[str],
+                strata: Sequence[bool], n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95 % interval (2.5th, 97.5th percentile) of macro-F1 by a stratified cluster bootstrap (over the labels with
+    gold support: all seven on a full split).
+
+    Items sharing a ``clusters`` key (a derived template: every title filled into it reads the same way) are
+    drawn together, with replacement, within their stratum (``strata``: real vs derived), ``n_boot`` times;
+    the macro-F1 of each draw is computed from summed per-label TP/FP/FN. The test split holds ~10 templates
+    per (label, language), so one hard template moves the figure: this interval says how far. Deterministic
+    for a given ``seed``. Raises ValueError when the inputs differ in length or are empty.
+    """
+    n = len(gold)
+    if not n or not (n == len(pred) == len(clusters) == len(strata)):
+        raise ValueError("gold, pred, clusters and strata must be non-empty and of one length")
+    g = np.array([[lab in x for lab in INTENTS] for x in gold])
+    p = np.array([[lab in x for lab in INTENTS] for x in pred])
+    keys = sorted(set(zip(strata, clusters)))
+    index = {k: i for i, k in enumerate(keys)}
+    cid = np.array([index[k] for k in zip(strata, clusters)])
+    counts = np.zeros((3, len(keys), len(INTENTS)))
+    for j, m in enumerate((g & p, ~g & p, g & ~p)):  # tp, fp, fn
+        np.add.at(counts[j], cid, m.astype(float))
+    rng = np.random.default_rng(seed)
+    W = np.zeros((n_boot, len(keys)))
+    for stratum in (False, True):
+        cols = np.array([i for i, k in enumerate(keys) if k[0] == stratum])
+        if len(cols):
+            W[:, cols] = rng.multinomial(len(cols), np.full(len(cols), 1 / len(cols)), size=n_boot)
+    tp, fp, fn = (W @ counts[j] for j in range(3))
+    f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1e-12)
+    macro = f1[:, g.any(axis=0)].mean(axis=1)  # the labels with gold support, as _figures averages
+    return float(np.percentile(macro, 2.5)), float(np.percentile(macro, 97.5))
+
+
 def run_routing_eval(sample: int | None = None, split: str = "test", seed: int = 0) -> dict:
     """Evaluate ``LocalRouter`` (cached under ``settings.model_dir``, trained if absent) on a router split.
 
@@ -51,7 +85,8 @@ def run_routing_eval(sample: int | None = None, split: str = "test", seed: int =
     templates and titles) or "dev" (used for threshold tuning). ``sample`` keeps a seeded random
     subset of N utterances. Returns a JSON-serialisable dict:
     ``macro_f1`` (per-label binary F1 averaged over all seven labels), ``per_label``
-    {label: precision, recall, f1, support}, ``confusion`` (single-label items: gold label → predicted
+    {label: precision, recall, f1, support}, ``macro_f1_ci95`` (``macro_f1_ci``: derived items clustered by
+    template, real ones each its own cluster), ``confusion`` (single-label items: gold label → predicted
     top label → count), ``out_of_scope_recall``, ``multi_exact_match`` (share of multi-intent items
     whose predicted label set equals the gold set), ``complex`` (P/R of the complex flag),
     ``real``/``derived`` (the same figures per origin; macro-F1 over labels present in that subset),
@@ -91,6 +126,8 @@ def run_routing_eval(sample: int | None = None, split: str = "test", seed: int =
             confusion[g[0]][p[0]] += 1
     overall = _figures(gold, pred)
     overall["macro_f1"] = sum(v["f1"] for v in per.values()) / len(INTENTS)
+    overall["macro_f1_ci95"] = macro_f1_ci(gold, pred, [u.origin if not u.real else u.text for u in items],
+                                           [u.real for u in items])
     cgold = [u.complex for u in items]
     cpred = [d.complex for d in decisions]
     ctp = sum(a and b for a, b in zip(cgold, cpred))
@@ -135,7 +172,8 @@ def print_report(summary: dict) -> None:
     for lab, v in summary["per_label"].items():
         t.add_row(lab, f"{v['precision']:.4f}", f"{v['recall']:.4f}", f"{v['f1']:.4f}", str(v["support"]),
                   f"{summary['thresholds'][lab]:.2f}/{summary['clause_thresholds'][lab]:.2f}/{summary['clause_min'][lab]:g}")
-    t.add_row("macro", "", "", f"{summary['macro_f1']:.4f}", str(summary["n"]), "", style="bold")
+    lo, hi = summary["macro_f1_ci95"]
+    t.add_row("macro", "", "", f"{summary['macro_f1']:.4f}", str(summary["n"]), f"95% CI {lo:.3f}-{hi:.3f}", style="bold")
     con.print(t)
 
     c = Table(title="Confusion (single-label items): gold ↓ / predicted top →")

@@ -8,7 +8,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from bench.eval_routing import _figures, _prf, run_routing_eval
+from bench.eval_routing import _figures, _prf, macro_f1_ci, run_routing_eval
 from cli.classify_cmds import register
 from core.ports import INTENTS
 
@@ -24,6 +24,21 @@ def test_per_label_figures_by_hand():
     assert f["labels"] == ["search", "order", "faq", "out_of_scope"]  # only labels with gold support
     assert f["macro_f1"] == pytest.approx(0.5) and f["exact_match"] == pytest.approx(0.5)
     assert f["multi_n"] == 1 and f["multi_exact_match"] == 0.0
+
+
+def test_macro_f1_interval_by_hand():
+    gold = [("search",), ("search",), ("faq",), ("faq",)] * 5
+    perfect = macro_f1_ci(gold, gold, [str(i) for i in range(20)], [True] * 20)
+    assert perfect == (pytest.approx(1.0), pytest.approx(1.0))
+    # one "template" (cluster) wholly wrong: draws without it score higher, draws with it twice lower
+    pred = [("faq",) if i < 4 else g for i, g in enumerate(gold)]
+    clusters = ["t0"] * 4 + [f"t{i // 4}" for i in range(4, 20)]
+    lo, hi = macro_f1_ci(gold, pred, clusters, [False] * 20, n_boot=2000, seed=3)
+    point = _figures(gold, pred)["macro_f1"]
+    assert lo < point < hi and hi == pytest.approx(1.0)
+    assert macro_f1_ci(gold, pred, clusters, [False] * 20, seed=3) == macro_f1_ci(gold, pred, clusters, [False] * 20, seed=3)
+    with pytest.raises(ValueError):
+        macro_f1_ci(gold, pred[:3], clusters, [False] * 20)
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +60,8 @@ def test_small_sample_figures_are_consistent(summary):
     # a router that works: far above chance on every subset (7 labels)
     for block in (summary, summary["real"], summary["derived"], summary["en"], summary["ja"]):
         assert 0.6 < block["macro_f1"] <= 1.0
+    lo, hi = summary["macro_f1_ci95"]
+    assert 0.0 < lo <= summary["macro_f1"] <= hi <= 1.0
     assert summary["targets_met"] == (summary["macro_f1"] >= 0.98 and summary["out_of_scope_recall"] >= 0.97)
 
 
