@@ -74,6 +74,19 @@ def test_cache_embeds_each_text_once_and_survives_a_reload(tmp_path):
     assert np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
 
 
+def test_two_caches_saving_to_one_file_keep_both_sides(tmp_path):
+    """The router's fit and the search index's build each read the file, embed their own texts and save."""
+    enc = CountingEncoder()
+    router_side, index_side = EmbeddingCache(tmp_path), EmbeddingCache(tmp_path)
+    router_side.encode(enc, ["where is my order"])
+    index_side.encode(enc, ["BLEACH", "ONE PIECE"])
+    router_side.save()
+    index_side.save()  # without the merge, this write dropped "where is my order"
+    merged = EmbeddingCache(tmp_path)
+    merged.encode(enc, ["where is my order", "BLEACH", "ONE PIECE"])
+    assert enc.calls == [1, 2] and len(merged.vectors) == 3
+
+
 def test_an_unreadable_cache_file_is_ignored_and_rewritten(tmp_path):
     cache = EmbeddingCache(tmp_path)
     cache.path.write_bytes(b"not a joblib file")

@@ -19,6 +19,7 @@ routed message: the message and its clauses), ~100 texts/s in batches; 72 MB of 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import logging
 import os
@@ -98,18 +99,24 @@ class EmbeddingCache:
     Fitting the router embeds ~40k unique training and dev texts (~6-8 minutes on 2 cores); a later fit
     after a data or feature change only embeds texts it has not seen. Stored as float16 (rows re-normalised on
     read; cosine error < 1e-3) at ``<dir>/embeddings-<model>.joblib``, about 800 bytes per text; written
-    atomically. A corrupt or unreadable file is ignored (and rewritten).
+    atomically, merged with what other processes saved meanwhile (the router's fit and the search index's build
+    share the file). A corrupt or unreadable file is ignored (and rewritten).
     """
 
     def __init__(self, directory: Path, model_name: str = MODEL_NAME):
         self.path = Path(directory) / f"embeddings-{model_name}.joblib"
         self.vectors: dict[bytes, np.ndarray] = {}
         self._added = 0  # vectors embedded since the file was read: save() writes only when there are some
-        if self.path.exists():
-            try:
-                self.vectors = joblib.load(self.path)
-            except Exception as exc:  # a cache only: recompute rather than fail the fit
-                log.warning("ignoring unreadable embedding cache %s: %s", self.path, exc)
+        self.vectors = self._read()
+
+    def _read(self) -> dict[bytes, np.ndarray]:
+        if not self.path.exists():
+            return {}
+        try:
+            return joblib.load(self.path)
+        except Exception as exc:  # a cache only: recompute rather than fail the fit
+            log.warning("ignoring unreadable embedding cache %s: %s", self.path, exc)
+            return {}
 
     def encode(self, encoder: SentenceEncoder, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         """``encoder.encode(texts)`` for the texts not in the cache, the cached vectors for the rest; (n, 384) float32."""
@@ -125,19 +132,28 @@ class EmbeddingCache:
 
     def save(self) -> None:
         """Write the cache atomically (temp file + rename in the same directory); a no-op when ``encode`` embedded
-        nothing new since the file was read (it holds the router's and the catalog's texts, ~60 MB)."""
+        nothing new since the file was read (it holds the router's and the catalog's texts, ~60 MB).
+
+        Under an exclusive ``flock`` on ``<file>.lock``, the file is read again and the vectors another process
+        saved since are kept (two first starts at once, the router's and the index's, used to lose one side's
+        texts: last writer won). Costs one extra read (~0.3 s) only when there is something to write.
+        """
         if not self._added:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
-        os.close(fd)
-        try:
-            joblib.dump(self.vectors, tmp)
-            os.replace(tmp, self.path)
-            self._added = 0
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with open(self.path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            merged = {**self._read(), **self.vectors}
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
+            os.close(fd)
+            try:
+                joblib.dump(merged, tmp)
+                os.replace(tmp, self.path)
+                self.vectors = merged
+                self._added = 0
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
 
 
 @contextlib.contextmanager
