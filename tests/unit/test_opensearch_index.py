@@ -115,7 +115,7 @@ def test_index_body_has_kuromoji_ngram_knn_and_rank_feature():
     assert "kuromoji_baseform" in ja["filter"] and "cjk_width" in ja["filter"]
     assert settings["analysis"]["tokenizer"]["title_ngram"] == {
         "type": "ngram", "min_gram": 2, "max_gram": 3, "token_chars": ["letter", "digit"]}
-    assert props["title_ja"]["analyzer"] == "ja"
+    assert props["title_ja"]["analyzer"] == "ja" and props["authors_ja"]["analyzer"] == "ja"
     assert props["titles"]["fields"]["edge"]["search_analyzer"] == "title_words"
     assert props["embedding"]["type"] == "knn_vector" and props["embedding"]["dimension"] == DIM
     assert props["embedding"]["method"]["space_type"] == "cosinesimil"
@@ -141,6 +141,8 @@ def test_bulk_load_sends_create_index_bulk_ndjson_and_refresh(items, embedder):
     docs = lines[1::2]
     assert docs[0]["titles"][0] == "berserk" and "ベルセルク" in docs[0]["title_ja"]
     assert docs[0]["authors"][0] == "kentaro miura"  # MAL "Kentarou Miura", long vowel folded
+    assert [d["authors_ja"] for d in docs] == [list(it.authors_ja) for it in items]
+    assert "尾田栄一郎" in docs[1]["authors_ja"]  # One Piece: Japanese names sent as written, for kuromoji
     assert docs[0]["members"] == items[0].members + 1
     want = embedder.embed([" ".join([it.title, it.title_en, it.title_ja, *it.synonyms, *it.authors]) for it in items])
     np.testing.assert_allclose(np.array([d["embedding"] for d in docs]), want, atol=1e-6)
@@ -197,6 +199,7 @@ def test_search_japanese_query_keeps_raw_text_for_kuromoji(embedder):
     assert hits[0] == SearchHit(BERSERK, 41.37, 3)
     should = json.loads(replay.requests[0][3])["query"]["bool"]["must"][0]["bool"]["should"]
     assert {"match": {"title_ja": {"query": "ベルセルク", "boost": 1.0}}} in should
+    assert {"match": {"authors_ja": {"query": "ベルセルク", "boost": 1.0}}} in should
     assert not any("knn" in c for c in should)  # knn boost 0 by default
 
 

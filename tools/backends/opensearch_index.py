@@ -49,7 +49,8 @@ class OpenSearchBoosts:
 
     ``words``: fuzzy multi_match over word-level title/author fields (typos, AUTO edit distance);
     ``ngram``: character 2-3-gram title match (Japanese without word boundaries, partial titles);
-    ``kuromoji``: Japanese morphological match on the native title; ``exact``: term on the normalised
+    ``kuromoji``: Japanese morphological match on the native title and on the Japanese author names
+    (``CatalogItem.authors_ja``: kuromoji finds the word boundaries a Japanese query lacks); ``exact``: term on the normalised
     title keyword; ``prefix``: edge n-gram title match (every query term must match);
     ``knn``: k-NN clause on the embedding (0 = no vector clause); ``popularity``: rank_feature on
     MyAnimeList members (saturation); ``synopsis``: English synopsis fallback for free-text queries.
@@ -138,6 +139,7 @@ def index_body(dim: int, *, shards: int = 1, replicas: int = 1) -> dict:
                     },
                 },
                 "title_ja": {"type": "text", "analyzer": "ja"},
+                "authors_ja": {"type": "text", "analyzer": "ja"},
                 "authors": {
                     "type": "text",
                     "analyzer": "title_words",
@@ -181,6 +183,7 @@ def _document(item: CatalogItem, vector: np.ndarray | None) -> dict:
         "titles": title_variants(item) or [str(item.mal_id)],
         "title_ja": item.title_ja,
         "authors": [a for a in dict.fromkeys(normalize(a) for a in item.authors) if a],
+        "authors_ja": list(item.authors_ja),
         "synopsis": item.synopsis,
         # rank_feature values must be positive; +1 keeps unranked titles indexable
         "members": max(int(item.members), 0) + 1,
@@ -288,6 +291,7 @@ class OpenSearchIndex:
         ]
         if b.kuromoji:
             should.append({"match": {"title_ja": {"query": parsed.text, "boost": b.kuromoji}}})
+            should.append({"match": {"authors_ja": {"query": parsed.text, "boost": b.kuromoji}}})
         if b.synopsis:
             should.append({"match": {"synopsis": {"query": parsed.text, "boost": b.synopsis}}})
         if b.knn and self.embedder is not None:
