@@ -98,6 +98,8 @@ def top(index, q: str) -> int | None:
         ("Shingeki no Kyojin", AOT),  # romaji
         ("Kentarou Miura", BERSERK),  # author (MAL spelling)
         ("Miura Kentaro", BERSERK),  # author, family name first, long vowel shortened
+        ("尾田栄一郎", ONE_PIECE),  # Japanese author name (CatalogItem.authors_ja)
+        ("諫山創の漫画ありますか", AOT),  # ... inside a request: cut out by segment_names
     ],
 )
 def test_known_items_are_found_first(index, query, expected):

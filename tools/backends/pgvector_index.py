@@ -15,12 +15,12 @@ import numpy as np
 
 from core.domain import CatalogItem, SearchHit
 from core.errors import ConfigurationError
-from tools.backends.query import normalize, parse_query
-from tools.backends.search_index import LsaEmbedder, title_variants
+from tools.backends.query import LongestMatch, normalize, parse_query
+from tools.backends.search_index import LsaEmbedder, segment_names, title_variants
 
 __all__ = ["PgFusionWeights", "PgVectorIndex", "trigrams", "embedder_fingerprint"]
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 _LOCK_KEY = 0x6D616E67  # pg_advisory_xact_lock key serialising concurrent loads ("mang")
 
 
@@ -213,6 +213,7 @@ class PgVectorIndex:
             raise ConfigurationError("dense weight > 0 needs the embedder that loaded the vectors")
         if embedder is not None and embedder_fingerprint(embedder) != meta["embedder"]:
             raise ConfigurationError("the embedder differs from the one that loaded catalog_vectors; reload the catalog")
+        self._ja_names = LongestMatch({n: n for n in self._author_names() if not n.isascii()})
 
     # ---- connections ---------------------------------------------------------------------------
 
@@ -224,6 +225,14 @@ class PgVectorIndex:
         else:
             with self._lock, self._conn.transaction():
                 yield self._conn
+
+    def _author_names(self) -> list[str]:
+        """Every normalised author name in the database (MAL's romanised ones and the Japanese ones)."""
+        import psycopg
+
+        with self._connection() as conn, conn.cursor(row_factory=psycopg.rows.tuple_row) as cur:
+            cur.execute("SELECT DISTINCT variant FROM catalog_titles WHERE field = 'author'")
+            return [r[0] for r in cur.fetchall()]
 
     def _meta(self) -> dict[str, str]:
         import psycopg
@@ -269,7 +278,7 @@ class PgVectorIndex:
         for it in items:
             for v in title_variants(it):
                 variants.append((it.mal_id, "title", v))
-            for a in dict.fromkeys(normalize(a) for a in it.authors):
+            for a in dict.fromkeys(normalize(a) for a in (*it.authors, *it.authors_ja)):
                 if a:
                     variants.append((it.mal_id, "author", a))
         grams = [trigrams(v) for _, _, v in variants]
@@ -371,27 +380,42 @@ class PgVectorIndex:
                 out.append([SearchHit(mal_id=m, score=float(s), volume=p.volume) for m, s in ranked])
         return out
 
-    def _scores(self, cur: Any, text: str, vec: np.ndarray | None) -> dict[int, float]:
-        """Fused score per candidate mal_id for one normalised query (see PgFusionWeights)."""
+    def _lexical(self, cur: Any, text: str) -> list[tuple[int, float, float, float, float]]:
+        """(mal_id, title cosine, containment, author score, popularity) of the lexical candidates of ``text``."""
         w = self.weights
         grams = trigrams(text)
         cur.execute(_IDF_SQL, {"grams": grams})
         known = dict(cur.fetchall())
+        if not known:
+            return []
         # Unknown grams get the largest idf a gram can have (df = 0) so they count against the cosine.
         max_idf = math.log(1 + self.n_variants) + 1.0
         qnorm = math.sqrt(sum(known.get(g, max_idf) ** 2 for g in grams)) or 1.0
+        # cosine <= sqrt(containment) for binary weights, so containment < min_score² can never reach
+        # min_score on a title, nor (cos·contain² <= contain^2.5) on an author: prune those variants.
+        min_dot = min(w.min_score ** 2, (w.min_score / max(w.author, 1e-9)) ** 0.8) * qnorm * qnorm
+        cur.execute(_LEXICAL_SQL, {"grams": list(known), "sq_idf": [x * x for x in known.values()], "qnorm": qnorm, "min_dot": min_dot,
+                                   "variant_limit": 3 * w.candidates, "w_contain": w.contain,
+                                   "w_author": w.author, "w_prior": w.prior, "limit": w.candidates})
+        return cur.fetchall()
 
+    def _scores(self, cur: Any, text: str, vec: np.ndarray | None) -> dict[int, float]:
+        """Fused score per candidate mal_id for one normalised query (see PgFusionWeights).
+
+        A Japanese query holding a known Japanese author name ("三浦建太郎の漫画") also runs the lexical
+        statement on the names ``segment_names`` cuts out of it (the text around a name has no word boundary
+        to split on), and keeps the better author score per title, as the in-process index does.
+        """
+        w = self.weights
         lex: dict[int, float] = {}
         prior: dict[int, float] = {}
-        if known:
-            # cosine <= sqrt(containment) for binary weights, so containment < min_score² can never reach
-            # min_score on a title, nor (cos·contain² <= contain^2.5) on an author: prune those variants.
-            min_dot = min(w.min_score ** 2, (w.min_score / max(w.author, 1e-9)) ** 0.8) * qnorm * qnorm
-            cur.execute(_LEXICAL_SQL, {"grams": list(known), "sq_idf": [x * x for x in known.values()], "qnorm": qnorm, "min_dot": min_dot,
-                                       "variant_limit": 3 * w.candidates, "w_contain": w.contain,
-                                       "w_author": w.author, "w_prior": w.prior, "limit": w.candidates})
-            for mal_id, title, contain, author, pop in cur.fetchall():
-                lex[mal_id] = max(title + w.contain * contain, w.author * author)
+        for mal_id, title, contain, author, pop in self._lexical(cur, text):
+            lex[mal_id] = max(title + w.contain * contain, w.author * author)
+            prior[mal_id] = pop
+        names = segment_names(text, self._ja_names) if self._ja_names and not text.isascii() else None
+        if names:
+            for mal_id, _title, _contain, author, pop in self._lexical(cur, " ".join(names)):
+                lex[mal_id] = max(lex.get(mal_id, 0.0), w.author * author)
                 prior[mal_id] = pop
         boost: dict[int, float] = {}
         like = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
