@@ -83,7 +83,7 @@ def run_search_eval(index=None, sample: int | None = None, split: str = "test", 
     (``overall`` and ``per_kind`` dicts of recall@1, recall@10, mrr@10, n), ``volume_accuracy``
     (share of volume queries whose hits carry the requested volume), ``latency_ms`` (p50, p99,
     mean, and cpu_p50/cpu_p99 = thread CPU time, which other load on the machine does not inflate), ``search_many_qps``, ``baselines`` (same metric dicts for ``char_tfidf`` and
-    ``word_tfidf``) when ``with_baselines``, and ``loanword`` (``run_loanword_eval``) when the index has a
+    ``word_tfidf``) when ``with_baselines``, ``sentence`` (``run_sentence_eval``), and ``loanword`` (``run_loanword_eval``) when the index has a
     LoanwordMatcher. Raises ValueError on a bad split or sample.
     """
     from core.settings import get_settings

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import groupby
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 from sklearn.decomposition import TruncatedSVD
@@ -22,7 +22,7 @@ from core.domain import CatalogItem, SearchHit
 from tools.backends.models.encoder import EmbeddingCache, SentenceEncoder, embedding_progress
 from tools.backends.query import LongestMatch, normalize, parse_query
 
-__all__ = ["FusionWeights", "HybridIndex", "LoanwordMatcher", "LsaEmbedder", "author_names", "is_katakana", "katakana_runs",
+__all__ = ["FusionWeights", "HybridIndex", "LoanwordMatcher", "LsaEmbedder", "author_names", "is_katakana", "ja_name_matcher", "katakana_runs",
            "segment_names", "title_variants"]
 
 _BATCH = 256  # queries per sparse-product batch in search_many (bounds memory: 256 x ~29k float32)
@@ -70,6 +70,14 @@ _WORD = re.compile(r"(?u)\b\w+\b")
 def author_names(item: CatalogItem) -> list[str]:
     """Distinct normalised author names of one title: romanised (MAL) then Japanese (``authors_ja``)."""
     return [a for a in dict.fromkeys(normalize(a) for a in (*item.authors, *item.authors_ja)) if a]
+
+
+def ja_name_matcher(names: Iterable[str], min_len: int = _MIN_JA_NAME) -> LongestMatch:
+    """The ``LongestMatch`` that ``segment_names`` scans with: every normalised Japanese author name of
+    ``names`` written as one word (no space; ``segment_names`` drops spaces, so a spaced name never matches)
+    of at least ``min_len`` characters. Shared by the in-process index (3: there the names found *replace* the
+    author query, and a 2-character name turns up inside ordinary words) and the pgvector index (see there)."""
+    return LongestMatch({a: a for a in names if not a.isascii() and " " not in a and len(a) >= min_len})
 
 
 def segment_names(text: str, names: LongestMatch) -> list[str] | None:
@@ -330,8 +338,7 @@ class HybridIndex:
         self._author_vec = _word_vectorizer()
         self._A = self._author_vec.fit_transform(self._author_names or ["_"]).tocsr()
         # Japanese names (one word, no spaces) to cut out of queries without word boundaries.
-        self._ja_names = LongestMatch(
-            {a: a for a in self._author_names if not a.isascii() and " " not in a and len(a) >= _MIN_JA_NAME})
+        self._ja_names = ja_name_matcher(self._author_names)
 
         # (3) synopsis + genres + themes, word level, English stop words removed, rare terms dropped.
         docs = [normalize(" ".join([it.synopsis, *it.genres, *it.themes])) for it in self.items]

@@ -105,9 +105,8 @@ class EmbeddingCache:
 
     def __init__(self, directory: Path, model_name: str = MODEL_NAME):
         self.path = Path(directory) / f"embeddings-{model_name}.joblib"
-        self.vectors: dict[bytes, np.ndarray] = {}
         self._added = 0  # vectors embedded since the file was read: save() writes only when there are some
-        self.vectors = self._read()
+        self.vectors: dict[bytes, np.ndarray] = self._read()
 
     def _read(self) -> dict[bytes, np.ndarray]:
         if not self.path.exists():
