@@ -83,8 +83,8 @@ def run_search_eval(index=None, sample: int | None = None, split: str = "test", 
     (``overall`` and ``per_kind`` dicts of recall@1, recall@10, mrr@10, n), ``volume_accuracy``
     (share of volume queries whose hits carry the requested volume), ``latency_ms`` (p50, p99,
     mean, and cpu_p50/cpu_p99 = thread CPU time, which other load on the machine does not inflate), ``search_many_qps``, ``baselines`` (same metric dicts for ``char_tfidf`` and
-    ``word_tfidf``) when ``with_baselines``, ``sentence`` (``run_sentence_eval``), and ``loanword`` (``run_loanword_eval``) when the index has a
-    LoanwordMatcher. Raises ValueError on a bad split or sample.
+    ``word_tfidf``) when ``with_baselines``, ``sentence`` (``run_sentence_eval``), and ``loanword`` (``run_loanword_eval``) when the index is a
+    HybridIndex. Raises ValueError on a bad split or sample.
     """
     from core.settings import get_settings
     from tools.backends.catalog import load_catalog
@@ -140,7 +140,7 @@ def run_search_eval(index=None, sample: int | None = None, split: str = "test", 
         texts = [q.text for q in queries]
         summary["baselines"] = {name: _metrics(queries, fn(texts)) for name, fn in baselines(catalog.items).items()}
     summary["sentence"] = run_sentence_eval(index, split, sample, catalog.items)
-    if getattr(index, "loanwords", None) is not None:
+    if hasattr(index, "weights"):  # a HybridIndex: katakana loanwords (phonetic, and e5 when loaded)
         summary["loanword"] = run_loanword_eval(index, split)
     return summary
 
@@ -195,25 +195,40 @@ def loanword_queries(items: Sequence[CatalogItem], split: str) -> list[Query]:
 
 
 def run_loanword_eval(index, split: str = "test") -> dict:
-    """recall@1/@10 and MRR@10 of ``loanword_queries`` on a copy of ``index`` (a HybridIndex) whose queried katakana
-    titles are blanked, with and without its LoanwordMatcher (``lexical`` = the same index, weight 0).
-    Returns {"n", "hybrid", "lexical", "latency_ms": {"p50", "p99"}} (metric dicts as ``_metrics`` gives)."""
+    """recall@1/@10 and MRR@10 of ``loanword_queries`` on copies of ``index`` (a HybridIndex) whose queried katakana
+    titles are blanked: ``hybrid`` with both loanword matchers (the sentence-encoder ``LoanwordMatcher`` when
+    ``index`` has one, and the ``PhoneticMatcher``), ``encoder_only`` (phonetic weight 0), ``phonetic_only`` (no
+    LoanwordMatcher) and ``lexical`` (neither). Returns {"n", "hybrid", "encoder_only", "phonetic_only", "lexical",
+    "latency_ms": {"p50", "p99"} of ``hybrid``} (metric dicts as ``_metrics`` gives; ``encoder_only`` is absent
+    without a LoanwordMatcher)."""
     from tools.backends.search_index import HybridIndex
 
     queries = loanword_queries(index.items, split)
     held = {q.source_id for q in queries}
     blanked = [dataclasses.replace(it, title_ja="") if it.mal_id in held else it for it in index.items]
-    with_lw = HybridIndex(blanked, weights=index.weights, loanwords=index.loanwords)
-    lexical = HybridIndex(blanked, weights=dataclasses.replace(index.weights, loanword=0.0))
+    w = index.weights
+    with_lw = HybridIndex(blanked, weights=w, loanwords=index.loanwords)
+    variants = {"phonetic_only": HybridIndex(blanked, weights=dataclasses.replace(w, loanword=0.0)),
+                "lexical": HybridIndex(blanked, weights=dataclasses.replace(w, loanword=0.0, phonetic=0.0))}
+    if index.loanwords is not None:
+        variants["encoder_only"] = HybridIndex(blanked, weights=dataclasses.replace(w, phonetic=0.0),
+                                               loanwords=index.loanwords)
     lat = []
     ranked = []
     for q in queries:
         t0 = time.perf_counter()
         ranked.append([h.mal_id for h in with_lw.search(q.text, K)])
         lat.append((time.perf_counter() - t0) * 1000.0)
-    lex = [[h.mal_id for h in hits] for hits in lexical.search_many([q.text for q in queries], K)]
-    return {"n": len(queries), "hybrid": _metrics(queries, ranked)["overall"], "lexical": _metrics(queries, lex)["overall"],
-            "latency_ms": {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99))} if lat else {}}
+    out = {"n": len(queries), "hybrid": _metrics(queries, ranked)["overall"]}
+    for name, idx in variants.items():
+        hits = idx.search_many([q.text for q in queries], K)
+        out[name] = _metrics(queries, [[h.mal_id for h in hs] for hs in hits])["overall"]
+    out["latency_ms"] = {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99))} if lat else {}
+    return out
+
+
+def _pair(m: dict | None) -> str:
+    return "n/a" if not m else f"{m['recall@1']:.3f} / {m['recall@10']:.3f}"
 
 
 def print_report(summary: dict) -> None:
@@ -261,6 +276,7 @@ def print_report(summary: dict) -> None:
         console.print(
             f"katakana loanword queries, katakana titles held out of the index (n={lw['n']}): "
             f"R@1 {lw['hybrid']['recall@1']:.3f}, R@10 {lw['hybrid']['recall@10']:.3f}, MRR@10 {lw['hybrid']['mrr@10']:.3f} "
-            f"(lexical only: {lw['lexical']['recall@1']:.3f} / {lw['lexical']['recall@10']:.3f}); "
+            f"(R@1 / R@10 with only the sentence encoder: {_pair(lw.get('encoder_only'))}, only phonetic: "
+            f"{_pair(lw.get('phonetic_only'))}, neither: {_pair(lw.get('lexical'))}); "
             f"latency p50 {lw['latency_ms']['p50']:.1f} ms, p99 {lw['latency_ms']['p99']:.1f} ms")
     print(json.dumps(summary, ensure_ascii=False, sort_keys=True))

@@ -12,9 +12,10 @@ from core.settings import get_settings
 from tools.backends.catalog import load_catalog
 from tools.backends.factory import shared_index
 from tools.backends.models.encoder import SentenceEncoder
-from tools.backends.search_index import HybridIndex, LoanwordMatcher, katakana_runs
+from tools.backends.search_index import FusionWeights, HybridIndex, LoanwordMatcher, katakana_runs
 
 BLEACH, SLAM_DUNK, BERSERK, KIICHI = 12, 51, 2, 3064
+NO_PHONETIC = FusionWeights(phonetic=0.0)  # the sentence-encoder matcher alone (tests/unit/test_phonetic.py has the other)
 
 
 def test_katakana_runs():
@@ -46,7 +47,7 @@ def _top(index: HybridIndex, q: str) -> int | None:
 
 
 def test_a_katakana_spelling_finds_the_latin_title_only_with_the_matcher(items, matcher):
-    lexical, hybrid = HybridIndex(items), HybridIndex(items, loanwords=matcher)
+    lexical, hybrid = HybridIndex(items, NO_PHONETIC), HybridIndex(items, NO_PHONETIC, loanwords=matcher)
     for q, want in (("ブリーチ", BLEACH), ("スラムダンク", SLAM_DUNK)):
         assert _top(lexical, q) != want
         assert _top(hybrid, q) == want
@@ -61,7 +62,7 @@ def test_a_partial_katakana_title_match_does_not_outrank_the_loanword(catalog):
     index = shared_index(catalog, get_settings().model_dir, "e5")
     ids = np.array([it.mal_id for it in index.items])
     f = index.field_scores(["ブリーチ", "キーチ"])
-    uncovered = index.fuse(f, dataclasses.replace(index.weights, katakana_coverage=0.0))
+    uncovered = index.fuse(f, dataclasses.replace(index.weights, katakana_coverage=0.0, phonetic=0.0))
     assert ids[np.argmax(uncovered[0])] == KIICHI
     assert _top(index, "ブリーチ") == BLEACH
     assert _top(index, "キーチ") == KIICHI  # the catalog's own katakana title still wins
@@ -69,7 +70,7 @@ def test_a_partial_katakana_title_match_does_not_outrank_the_loanword(catalog):
 
 
 def test_latin_and_katakana_catalog_titles_are_unchanged(items, matcher):
-    lexical, hybrid = HybridIndex(items), HybridIndex(items, loanwords=matcher)
+    lexical, hybrid = HybridIndex(items, NO_PHONETIC), HybridIndex(items, NO_PHONETIC, loanwords=matcher)
     assert not matcher.scores(["bleach", "進撃の巨人"]).any()  # no katakana run: no score, no encoder call
     for q in ("Bleach", "Slam Dunk", "ベルセルク"):
         assert [h.mal_id for h in hybrid.search(q, 5)][:1] == [h.mal_id for h in lexical.search(q, 5)][:1]

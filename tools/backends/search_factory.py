@@ -51,8 +51,8 @@ def catalog_embedder(catalog: Any, cache_dir: Path | None, dim: int = 128) -> Ls
 def open_search_index(settings: Any, catalog: Any, pool: Any | None = None) -> SearchIndex:
     """The SearchIndex selected by ``settings.search_backend`` ("memory" when unset).
 
-    - ``memory``: the in-process HybridIndex (fitted once per process), with a LoanwordMatcher for katakana
-      queries when ``settings.search_encoder`` is "e5".
+    - ``memory``: the in-process HybridIndex (fitted once per process); katakana loanword queries are matched
+      by sound (PhoneticMatcher) and, when ``settings.search_encoder`` is "e5", by a LoanwordMatcher too.
     - ``pgvector``: PgVectorIndex on ``pool`` when it is a sync ``psycopg_pool.ConnectionPool``, else on
       a new ConnectionPool(``settings.database_url``) (min 1, max ``settings.pool_max_size``). Loads
       the catalog (COPY + HNSW build, ≈15 s) when the database has no catalog tables yet.
