@@ -17,7 +17,7 @@ from tools.backends.search_index import LsaEmbedder
 
 pytestmark = pytest.mark.postgres
 
-BERSERK, ONE_PIECE, AOT, VAGABOND = 2, 13, 23390, 656
+BERSERK, ONE_PIECE, AOT, VAGABOND, DEATH_NOTE, BLEACH = 2, 13, 23390, 656, 21, 12
 N_TITLES = 2000
 
 
@@ -50,7 +50,7 @@ def items():
     catalog = load_catalog()
     chosen = list(catalog.items[:N_TITLES])
     ids = {it.mal_id for it in chosen}
-    for mal_id in (BERSERK, ONE_PIECE, AOT, VAGABOND):
+    for mal_id in (BERSERK, ONE_PIECE, AOT, VAGABOND, DEATH_NOTE, BLEACH):
         if mal_id not in ids:
             chosen.append(catalog.get(mal_id))
     return chosen
@@ -104,6 +104,20 @@ def top(index, q: str) -> int | None:
 )
 def test_known_items_are_found_first(index, query, expected):
     assert top(index, query) == expected
+
+
+def test_katakana_loanwords_find_latin_only_titles_by_sound(pool, index, embedder):
+    """DEATH NOTE and BLEACH have no katakana title in the catalog; the phonetic pass finds them (and only it)."""
+    from tools.backends.pgvector_index import PgFusionWeights, PgVectorIndex
+
+    plain = PgVectorIndex(pool, embedder, PgFusionWeights(phonetic=0.0))
+    for q, want in (("デスノート", DEATH_NOTE), ("ブリーチ", BLEACH)):
+        assert top(index, q) == want
+        assert want not in [h.mal_id for h in plain.search(q, 1)]
+    hits = index.search("デスノート 2巻", 5)
+    assert hits[0].mal_id == DEATH_NOTE and hits[0].volume == 2
+    # katakana inside a catalog title is that title being typed: the phonetic pass stays off
+    assert index.search("ベルセル", 5) == plain.search("ベルセル", 5)
 
 
 def test_volume_is_parsed_and_carried_by_every_hit(index):

@@ -16,7 +16,9 @@ import numpy as np
 from core.domain import CatalogItem, SearchHit
 from core.errors import ConfigurationError
 from tools.backends.query import normalize, parse_query
-from tools.backends.search_index import LsaEmbedder, ja_name_matcher, segment_names, title_variants
+from tools.backends.phonetic import PhoneticMatcher
+from tools.backends.search_index import (LsaEmbedder, is_katakana, ja_name_matcher, katakana_runs, segment_names,
+                                         title_variants)
 
 __all__ = ["PgFusionWeights", "PgVectorIndex", "trigrams", "embedder_fingerprint"]
 
@@ -64,6 +66,9 @@ class PgFusionWeights:
     lexical = max(title + ``contain``·contain, ``author``·author)
     score = lexical + ``exact``·[query equals a title variant] + ``prefix``·[a title variant starts
     with the query, at most 50 do] + ``prior``·popularity + ``dense``·cosine(LSA query, LSA title).
+    ``phonetic``: as in the in-process index, a katakana-only query not found verbatim in any title variant
+    also scores every title by sound (``PhoneticMatcher``, in the app process, over the Latin-script title
+    variants read from the database at start); lexical = max(…, ``phonetic``·phonetic).
     Items with lexical < ``min_score``, no exact/prefix match and (with dense on) a dense cosine below
     ``dense_min`` are dropped, so garbage gives []. ``candidates`` is how
     many lexical candidates SQL returns before fusion; ``ann_k`` how many nearest vectors the HNSW
@@ -76,6 +81,7 @@ class PgFusionWeights:
     prefix: float = 0.2
     prior: float = 0.04
     dense: float = 0.0
+    phonetic: float = 1.0
     min_score: float = 0.2
     dense_min: float = 0.8
     candidates: int = 100
@@ -216,6 +222,9 @@ class PgVectorIndex:
         # 2-character names too: here the names found only *add* author candidates to the query's own pass
         # (test ja_author R@1 0.997 with them, 0.987 from 3 characters up).
         self._ja_names = ja_name_matcher(self._author_names(), min_len=2)
+        self._phonetic: PhoneticMatcher | None = None
+        if self.weights.phonetic:
+            self._load_phonetic()
 
     # ---- connections ---------------------------------------------------------------------------
 
@@ -235,6 +244,26 @@ class PgVectorIndex:
         with self._connection() as conn, conn.cursor(row_factory=psycopg.rows.tuple_row) as cur:
             cur.execute("SELECT DISTINCT variant FROM catalog_titles WHERE field = 'author'")
             return [r[0] for r in cur.fetchall()]
+
+    def _load_phonetic(self) -> None:
+        """Read the title variants (~22k Latin-script ones for the shipped catalog, ~0.7 s with the matcher build)
+        for the phonetic loanword pass: the matcher, its item ids and popularity, and the verbatim-check text."""
+        import psycopg
+
+        with self._connection() as conn, conn.cursor(row_factory=psycopg.rows.tuple_row) as cur:
+            cur.execute("SELECT t.mal_id, t.variant, c.popularity FROM catalog_titles t JOIN catalog_items c USING (mal_id) "
+                        "WHERE t.field = 'title' ORDER BY t.mal_id, t.variant_id")
+            rows = cur.fetchall()
+        forms: dict[int, list[str]] = {}
+        self._popularity: dict[int, float] = {}
+        for mal_id, variant, pop in rows:
+            forms.setdefault(mal_id, [])
+            if variant.isascii():
+                forms[mal_id].append(variant)
+            self._popularity[mal_id] = float(pop)
+        self._phonetic_ids = np.array(list(forms), dtype=np.int64)
+        self._phonetic = PhoneticMatcher(list(forms.values()))
+        self._title_blob = "\n".join(v.replace(" ", "") for _, v, _ in rows)
 
     def _meta(self) -> dict[str, str]:
         import psycopg
@@ -377,7 +406,7 @@ class PgVectorIndex:
                 if not text:
                     out.append([])
                     continue
-                scores = self._scores(cur, text, None if vecs is None else vecs[i])
+                scores = self._scores(cur, text, None if vecs is None else vecs[i], is_katakana(p.text))
                 ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
                 out.append([SearchHit(mal_id=m, score=float(s), volume=p.volume) for m, s in ranked])
         return out
@@ -401,8 +430,9 @@ class PgVectorIndex:
                                    "w_author": w.author, "w_prior": w.prior, "limit": w.candidates})
         return cur.fetchall()
 
-    def _scores(self, cur: Any, text: str, vec: np.ndarray | None) -> dict[int, float]:
-        """Fused score per candidate mal_id for one normalised query (see PgFusionWeights).
+    def _scores(self, cur: Any, text: str, vec: np.ndarray | None, katakana: bool = False) -> dict[int, float]:
+        """Fused score per candidate mal_id for one normalised query (see PgFusionWeights); ``katakana``: the query
+        as typed is katakana only (the phonetic pass runs for it unless the text is inside a title variant).
 
         A Japanese query holding a known Japanese author name ("三浦建太郎の漫画") also runs the lexical
         statement on the names ``segment_names`` cuts out of it (the text around a name has no word boundary
@@ -419,6 +449,13 @@ class PgVectorIndex:
             for mal_id, _title, _contain, author, pop in self._lexical(cur, " ".join(names)):
                 lex[mal_id] = max(lex.get(mal_id, 0.0), w.author * author)
                 prior[mal_id] = pop
+        if katakana and self._phonetic is not None and text.replace(" ", "") not in self._title_blob:
+            s = self._phonetic.scores([katakana_runs(text)])[0]
+            top = np.argsort(-s, kind="stable")[:w.candidates]
+            for j in top[s[top] > 0]:
+                mal_id = int(self._phonetic_ids[j])
+                lex[mal_id] = max(lex.get(mal_id, 0.0), w.phonetic * float(s[j]))
+                prior[mal_id] = self._popularity[mal_id]
         boost: dict[int, float] = {}
         like = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         cur.execute(_EXACT_PREFIX_SQL, {"q": text, "like": like})
