@@ -194,13 +194,31 @@ def loanword_queries(items: Sequence[CatalogItem], split: str) -> list[Query]:
             if split_of(it.mal_id) == split and it.title_ja and is_katakana(it.title_ja) and it.title.isascii()]
 
 
+def loanword_requests(queries: Sequence[Query], split: str) -> list[tuple[str, Query]]:
+    """Each loanword query inside a Japanese search request, cleaned as the Search agent cleans it: the router's
+    held-apart Japanese search templates of ``split`` whose slots are {title} (and {n}), taken in turn
+    ("{title}って完結してる？" → "デスノートって完結してる？" → ``clean_search_query``). Returns (cleaned text, query)."""
+    from tools.backends import router_data
+    from tools.backends.models.text_rules import clean_search_query
+
+    templates = router_data.load_templates()
+    tsplit = router_data._template_splits(templates)
+    ja = [t for t in templates if t.lang == "ja" and t.label == "search" and t.kind == "single"
+          and tsplit[t.template_id] == split and "title" in t.slots and t.slots <= {"title", "n"}]
+    if not ja:
+        return []
+    return [(clean_search_query(ja[i % len(ja)].template.format(title=q.text, n=i % 20 + 1)), q)
+            for i, q in enumerate(queries)]
+
+
 def run_loanword_eval(index, split: str = "test") -> dict:
     """recall@1/@10 and MRR@10 of ``loanword_queries`` on copies of ``index`` (a HybridIndex) whose queried katakana
     titles are blanked: ``hybrid`` with both loanword matchers (the sentence-encoder ``LoanwordMatcher`` when
     ``index`` has one, and the ``PhoneticMatcher``), ``encoder_only`` (phonetic weight 0), ``phonetic_only`` (no
-    LoanwordMatcher) and ``lexical`` (neither). Returns {"n", "hybrid", "encoder_only", "phonetic_only", "lexical",
-    "latency_ms": {"p50", "p99"} of ``hybrid``} (metric dicts as ``_metrics`` gives; ``encoder_only`` is absent
-    without a LoanwordMatcher)."""
+    LoanwordMatcher) and ``lexical`` (neither); ``in_request``: ``hybrid`` on ``loanword_requests`` (the titles
+    inside Japanese requests, as the Search agent cleans them). Returns {"n", "hybrid", "in_request", "encoder_only",
+    "phonetic_only", "lexical", "latency_ms": {"p50", "p99"} of ``hybrid``} (metric dicts as ``_metrics`` gives;
+    ``encoder_only`` is absent without a LoanwordMatcher, ``in_request`` without such templates)."""
     from tools.backends.search_index import HybridIndex
 
     queries = loanword_queries(index.items, split)
@@ -220,6 +238,11 @@ def run_loanword_eval(index, split: str = "test") -> dict:
         ranked.append([h.mal_id for h in with_lw.search(q.text, K)])
         lat.append((time.perf_counter() - t0) * 1000.0)
     out = {"n": len(queries), "hybrid": _metrics(queries, ranked)["overall"]}
+    requests = loanword_requests(queries, split)
+    if requests:
+        hits = with_lw.search_many([text for text, _ in requests], K)
+        out["in_request"] = {"n": len(requests), **_metrics([q for _, q in requests],
+                                                            [[h.mal_id for h in hs] for hs in hits])["overall"]}
     for name, idx in variants.items():
         hits = idx.search_many([q.text for q in queries], K)
         out[name] = _metrics(queries, [[h.mal_id for h in hs] for hs in hits])["overall"]
@@ -279,4 +302,7 @@ def print_report(summary: dict) -> None:
             f"(R@1 / R@10 with only the sentence encoder: {_pair(lw.get('encoder_only'))}, only phonetic: "
             f"{_pair(lw.get('phonetic_only'))}, neither: {_pair(lw.get('lexical'))}); "
             f"latency p50 {lw['latency_ms']['p50']:.1f} ms, p99 {lw['latency_ms']['p99']:.1f} ms")
+        if lw.get("in_request"):
+            console.print(f"the same titles inside Japanese search requests, cleaned as the Search agent does "
+                          f"(n={lw['in_request']['n']}): R@1 / R@10 {_pair(lw['in_request'])}")
     print(json.dumps(summary, ensure_ascii=False, sort_keys=True))

@@ -80,9 +80,26 @@ def test_katakana_inside_a_catalog_title_is_not_read_as_a_loanword(indexes):
 
 def test_latin_and_kanji_queries_are_unchanged(indexes):
     phonetic, plain = indexes
-    qs = ["death note", "Bleach vol 3", "進撃の巨人", "尾田栄一郎", "ブリーチの3巻ありますか"]
+    qs = ["death note", "Bleach vol 3", "進撃の巨人", "尾田栄一郎", "最新刊のブリーチはありますか"]
     a, b = phonetic.search_many(qs, 10), plain.search_many(qs, 10)
     assert [[h.mal_id for h in x] for x in a] == [[h.mal_id for h in x] for x in b]
     same = dataclasses.replace(phonetic.weights, phonetic=0.0)
     f = phonetic.field_scores(["death note"])
     assert np.array_equal(phonetic.fuse(f), phonetic.fuse(f, same))
+
+
+def test_loanword_runs_are_the_whole_query_or_the_katakana_opening_a_request():
+    from tools.backends.search_index import loanword_runs
+
+    assert loanword_runs("デスノート") == ["デスノート"]
+    assert loanword_runs("デスノートって何巻まで出てる？") == ["デスノート"]
+    assert loanword_runs("ﾁｪﾝｿｰﾏﾝの最新刊") == ["チェンソーマン"]
+    assert loanword_runs("届いた本のカバーが破れていました") == []  # a loanword inside a sentence is not a title
+    assert loanword_runs("進撃の巨人") == [] and loanword_runs("death note") == [] and loanword_runs("マギの") == []
+
+
+def test_a_loanword_opening_a_japanese_request_is_found(indexes):
+    phonetic, plain = indexes
+    for q, want in (("デスノートって何巻まで出てる", DEATH_NOTE), ("チェンソーマンの最新刊", CHAINSAW_MAN)):
+        assert phonetic.search(q, 5)[0].mal_id == want
+        assert want not in [h.mal_id for h in plain.search(q, 1)]

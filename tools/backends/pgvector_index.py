@@ -17,8 +17,7 @@ from core.domain import CatalogItem, SearchHit
 from core.errors import ConfigurationError
 from tools.backends.query import normalize, parse_query
 from tools.backends.phonetic import PhoneticMatcher
-from tools.backends.search_index import (LsaEmbedder, is_katakana, ja_name_matcher, katakana_runs, segment_names,
-                                         title_variants)
+from tools.backends.search_index import LsaEmbedder, ja_name_matcher, loanword_runs, segment_names, title_variants
 
 __all__ = ["PgFusionWeights", "PgVectorIndex", "trigrams", "embedder_fingerprint"]
 
@@ -66,8 +65,8 @@ class PgFusionWeights:
     lexical = max(title + ``contain``·contain, ``author``·author)
     score = lexical + ``exact``·[query equals a title variant] + ``prefix``·[a title variant starts
     with the query, at most 50 do] + ``prior``·popularity + ``dense``·cosine(LSA query, LSA title).
-    ``phonetic``: as in the in-process index, a katakana-only query not found verbatim in any title variant
-    also scores every title by sound (``PhoneticMatcher``, in the app process, over the Latin-script title
+    ``phonetic``: as in the in-process index, a katakana-only query, or the katakana that opens a request
+    (``loanword_runs``), not found verbatim in any title variant, also scores every title by sound (``PhoneticMatcher``, in the app process, over the Latin-script title
     variants read from the database at start); lexical = max(…, ``phonetic``·phonetic).
     Items with lexical < ``min_score``, no exact/prefix match and (with dense on) a dense cosine below
     ``dense_min`` are dropped, so garbage gives []. ``candidates`` is how
@@ -406,7 +405,7 @@ class PgVectorIndex:
                 if not text:
                     out.append([])
                     continue
-                scores = self._scores(cur, text, None if vecs is None else vecs[i], is_katakana(p.text))
+                scores = self._scores(cur, text, None if vecs is None else vecs[i], loanword_runs(p.text))
                 ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
                 out.append([SearchHit(mal_id=m, score=float(s), volume=p.volume) for m, s in ranked])
         return out
@@ -430,9 +429,9 @@ class PgVectorIndex:
                                    "w_author": w.author, "w_prior": w.prior, "limit": w.candidates})
         return cur.fetchall()
 
-    def _scores(self, cur: Any, text: str, vec: np.ndarray | None, katakana: bool = False) -> dict[int, float]:
-        """Fused score per candidate mal_id for one normalised query (see PgFusionWeights); ``katakana``: the query
-        as typed is katakana only (the phonetic pass runs for it unless the text is inside a title variant).
+    def _scores(self, cur: Any, text: str, vec: np.ndarray | None, runs: Sequence[str] = ()) -> dict[int, float]:
+        """Fused score per candidate mal_id for one normalised query (see PgFusionWeights); ``runs``: the query's
+        ``loanword_runs`` (the phonetic pass runs on them unless they occur inside a title variant).
 
         A Japanese query holding a known Japanese author name ("三浦建太郎の漫画") also runs the lexical
         statement on the names ``segment_names`` cuts out of it (the text around a name has no word boundary
@@ -449,8 +448,8 @@ class PgVectorIndex:
             for mal_id, _title, _contain, author, pop in self._lexical(cur, " ".join(names)):
                 lex[mal_id] = max(lex.get(mal_id, 0.0), w.author * author)
                 prior[mal_id] = pop
-        if katakana and self._phonetic is not None and text.replace(" ", "") not in self._title_blob:
-            s = self._phonetic.scores([katakana_runs(text)])[0]
+        if runs and self._phonetic is not None and not all(normalize(r).replace(" ", "") in self._title_blob for r in runs):
+            s = self._phonetic.scores([list(runs)])[0]
             top = np.argsort(-s, kind="stable")[:w.candidates]
             for j in top[s[top] > 0]:
                 mal_id = int(self._phonetic_ids[j])

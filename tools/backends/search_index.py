@@ -23,7 +23,7 @@ from tools.backends.models.encoder import EmbeddingCache, SentenceEncoder, embed
 from tools.backends.phonetic import PhoneticMatcher
 from tools.backends.query import LongestMatch, normalize, parse_query
 
-__all__ = ["FusionWeights", "HybridIndex", "LoanwordMatcher", "LsaEmbedder", "author_names", "is_katakana", "ja_name_matcher", "katakana_runs", "latin_forms",
+__all__ = ["FusionWeights", "HybridIndex", "LoanwordMatcher", "LsaEmbedder", "author_names", "is_katakana", "ja_name_matcher", "katakana_runs", "latin_forms", "loanword_runs",
            "segment_names", "title_variants"]
 
 _BATCH = 256  # queries per sparse-product batch in search_many (bounds memory: 256 x ~29k float32)
@@ -172,6 +172,21 @@ def katakana_runs(text: str, min_len: int = 3) -> list[str]:
     return [m.group(0) for m in _KATAKANA_RUN.finditer(t) if len(m.group(0).replace(" ", "")) >= min_len]
 
 
+_LEADING_KATAKANA = re.compile(r"^([\u30a1-\u30fa\u30fc\u30fb]{3,})(?:って|は|の|を|が|も|、|,| )")
+
+
+def loanword_runs(text: str) -> list[str]:
+    """The katakana a phonetic loanword match is tried on: the whole of ``text`` when it is katakana only
+    ("デスノート"), else a katakana run that opens it and ends at a particle ("デスノートって何巻まで出てる" →
+    ["デスノート"]), else []. NFKC first. A run elsewhere in a sentence is too often an ordinary loanword
+    ("…のカバーが破れて") to be read as a title."""
+    t = unicodedata.normalize("NFKC", text or "").strip()
+    if is_katakana(t):
+        return katakana_runs(t)
+    m = _LEADING_KATAKANA.match(t)
+    return [m.group(1)] if m else []
+
+
 @lru_cache(maxsize=1)
 def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()  # inspects the loaded libraries once (~ms); .limit() then costs ~0.1 ms
@@ -263,9 +278,9 @@ class FusionWeights:
     (largest loanword R@1 costing the standard dev queries at most 0.001 R@1): loanword R@1 0.404 / 0.500 /
     0.564 / 0.607, standard R@1 0.9807 / 0.9807 / 0.9800 / 0.9783; the sentence queries do not move (0.962).
     Applied to every query it cost sentence queries (see docs/search_backends.md), hence katakana only.
-    phonetic: the ``PhoneticMatcher`` score (tools/backends/phonetic.py) of a katakana-only query, unless the
-    query occurs verbatim inside some catalog title (then it is that title being typed: without this gate the
-    dev ja_partial R@1 fell 0.943 → 0.920). Floor 0.5 / 0.6 / 0.7 at weight 1 gave dev loanword R@1 0.822 /
+    phonetic: the ``PhoneticMatcher`` score (tools/backends/phonetic.py) of a katakana-only query or of the
+    katakana that opens a request (``loanword_runs``), unless that katakana occurs verbatim inside some catalog
+    title (then it is that title being typed: without this gate the dev ja_partial R@1 fell 0.943 → 0.920). Floor 0.5 / 0.6 / 0.7 at weight 1 gave dev loanword R@1 0.822 /
     0.827 / 0.807 (from 0.563 without it), standard dev R@1 0.980 for each.
     """
 
@@ -450,8 +465,10 @@ class HybridIndex:
         """Per-field scores of each title, each of shape (len(queries), n_items) float32, for analysis/tuning.
 
         Keys: ``title``, ``author``, ``synopsis``, ``exact``, ``prefix``, ``dense`` (zeros without
-        dense vectors), ``loanword`` (zeros without a LoanwordMatcher or when the weight is 0), ``contain``,
-        ``katakana`` (shape (n_queries,) bool: the query is katakana only) and ``prior`` (shape (n_items,)).
+        dense vectors), ``loanword`` (zeros without a LoanwordMatcher or when the weight is 0), ``phonetic`` (zeros
+        without ``loanword_runs`` or when they occur inside a title), ``contain``, ``katakana`` (shape (n_queries,)
+        bool: the query is katakana only), ``verbatim`` (shape (n_queries,) bool: the query's loanword runs all occur
+        inside some title variant) and ``prior`` (shape (n_items,)).
         Queries are used as given (no volume parsing).
         """
         norm = [normalize(q if isinstance(q, str) else "") for q in queries]
@@ -503,10 +520,10 @@ class HybridIndex:
             loanword = self.loanwords.scores([q if isinstance(q, str) else "" for q in queries])
         phonetic = np.zeros((n, m), dtype=np.float32)
         katakana = np.array([is_katakana(q) if isinstance(q, str) else False for q in queries])
-        verbatim = np.array([bool(k and q and q.replace(" ", "") in self._variant_blob) for k, q in zip(katakana, norm)])
+        runs = [loanword_runs(q) if isinstance(q, str) else [] for q in queries]
+        verbatim = np.array([bool(r) and all(normalize(x).replace(" ", "") in self._variant_blob for x in r) for r in runs])
         if self.phonetic is not None and self.weights.phonetic:
-            phonetic = self.phonetic.scores([katakana_runs(q) if k and not v else []
-                                             for q, k, v in zip(queries, katakana, verbatim)])
+            phonetic = self.phonetic.scores([r if not v else [] for r, v in zip(runs, verbatim)])
         return {
             "title": title.astype(np.float32, copy=False),
             "contain": contain,
