@@ -15,8 +15,8 @@ import numpy as np
 
 from core.domain import CatalogItem, SearchHit
 from core.errors import ConfigurationError
-from tools.backends.query import normalize, parse_query
 from tools.backends.phonetic import PhoneticMatcher
+from tools.backends.query import normalize, parse_query
 from tools.backends.search_index import LsaEmbedder, ja_name_matcher, loanword_runs, segment_names, title_variants
 
 __all__ = ["PgFusionWeights", "PgVectorIndex", "trigrams", "embedder_fingerprint"]
@@ -66,8 +66,9 @@ class PgFusionWeights:
     score = lexical + ``exact``·[query equals a title variant] + ``prefix``·[a title variant starts
     with the query, at most 50 do] + ``prior``·popularity + ``dense``·cosine(LSA query, LSA title).
     ``phonetic``: as in the in-process index, a katakana-only query, or the katakana that opens a request
-    (``loanword_runs``), not found verbatim in any title variant, also scores every title by sound (``PhoneticMatcher``, in the app process, over the Latin-script title
-    variants read from the database at start); lexical = max(…, ``phonetic``·phonetic).
+    (``loanword_runs``), not found verbatim in any title variant, also scores every title by sound
+    (``PhoneticMatcher``, in the app process, over the Latin-script title variants read from the database
+    at start); lexical = max(…, ``phonetic``·phonetic).
     Items with lexical < ``min_score``, no exact/prefix match and (with dense on) a dense cosine below
     ``dense_min`` are dropped, so garbage gives []. ``candidates`` is how
     many lexical candidates SQL returns before fusion; ``ann_k`` how many nearest vectors the HNSW

@@ -280,8 +280,9 @@ class FusionWeights:
     Applied to every query it cost sentence queries (see docs/search_backends.md), hence katakana only.
     phonetic: the ``PhoneticMatcher`` score (tools/backends/phonetic.py) of a katakana-only query or of the
     katakana that opens a request (``loanword_runs``), unless that katakana occurs verbatim inside some catalog
-    title (then it is that title being typed: without this gate the dev ja_partial R@1 fell 0.943 → 0.920). Floor 0.5 / 0.6 / 0.7 at weight 1 gave dev loanword R@1 0.822 /
-    0.827 / 0.807 (from 0.563 without it), standard dev R@1 0.980 for each.
+    title (then it is that title being typed: without this gate the dev ja_partial R@1 fell 0.943 → 0.920).
+    Floor 0.5 / 0.6 / 0.7 at weight 1 gave dev loanword R@1 0.822 / 0.827 / 0.807 (from 0.563 without it),
+    standard dev R@1 0.980 for each.
     """
 
     contain: float = 0.1
