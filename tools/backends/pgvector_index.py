@@ -17,7 +17,15 @@ from core.domain import CatalogItem, SearchHit
 from core.errors import ConfigurationError
 from tools.backends.phonetic import PhoneticMatcher
 from tools.backends.query import normalize, parse_query
-from tools.backends.search_index import LsaEmbedder, ja_name_matcher, loanword_runs, segment_names, title_variants
+from tools.backends.search_index import (
+    LsaEmbedder,
+    found_in_titles,
+    ja_name_matcher,
+    loanword_runs,
+    segment_names,
+    spaceless_titles,
+    title_variants,
+)
 
 __all__ = ["PgFusionWeights", "PgVectorIndex", "trigrams", "embedder_fingerprint"]
 
@@ -263,7 +271,7 @@ class PgVectorIndex:
             self._popularity[mal_id] = float(pop)
         self._phonetic_ids = np.array(list(forms), dtype=np.int64)
         self._phonetic = PhoneticMatcher(list(forms.values()))
-        self._title_blob = "\n".join(v.replace(" ", "") for _, v, _ in rows)
+        self._titles_text = spaceless_titles(v for _, v, _ in rows)
 
     def _meta(self) -> dict[str, str]:
         import psycopg
@@ -449,7 +457,7 @@ class PgVectorIndex:
             for mal_id, _title, _contain, author, pop in self._lexical(cur, " ".join(names)):
                 lex[mal_id] = max(lex.get(mal_id, 0.0), w.author * author)
                 prior[mal_id] = pop
-        if runs and self._phonetic is not None and not all(normalize(r).replace(" ", "") in self._title_blob for r in runs):
+        if runs and self._phonetic is not None and not found_in_titles(runs, self._titles_text):
             s = self._phonetic.scores([list(runs)])[0]
             top = np.argsort(-s, kind="stable")[:w.candidates]
             for j in top[s[top] > 0]:

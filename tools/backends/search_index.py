@@ -23,8 +23,8 @@ from tools.backends.models.encoder import EmbeddingCache, SentenceEncoder, embed
 from tools.backends.phonetic import PhoneticMatcher
 from tools.backends.query import LongestMatch, normalize, parse_query
 
-__all__ = ["FusionWeights", "HybridIndex", "LoanwordMatcher", "LsaEmbedder", "author_names", "is_katakana", "ja_name_matcher", "katakana_runs", "latin_forms", "loanword_runs",
-           "segment_names", "title_variants"]
+__all__ = ["FusionWeights", "HybridIndex", "LoanwordMatcher", "LsaEmbedder", "author_names", "is_katakana", "ja_name_matcher", "found_in_titles", "katakana_runs", "latin_forms", "loanword_runs",
+           "segment_names", "spaceless_titles", "title_variants"]
 
 _BATCH = 256  # queries per sparse-product batch in search_many (bounds memory: 256 x ~29k float32)
 _CACHE_FORMAT = 5  # bump when the pickled index changes shape (2: Japanese author names; 3: LongestMatch; 4: loanwords; 5: phonetic)
@@ -187,6 +187,17 @@ def loanword_runs(text: str) -> list[str]:
     return [m.group(1)] if m else []
 
 
+def spaceless_titles(variants: Iterable[str]) -> str:
+    """Normalised title variants with spaces removed, one per line: the text ``found_in_titles`` searches."""
+    return "\n".join(v.replace(" ", "") for v in variants)
+
+
+def found_in_titles(runs: Sequence[str], titles: str) -> bool:
+    """True when every katakana run occurs verbatim (normalised, spaces ignored) in ``titles``
+    (``spaceless_titles``): the customer is typing a catalog title, so the runs are not read as loanwords."""
+    return bool(runs) and all(normalize(r).replace(" ", "") in titles for r in runs)
+
+
 @lru_cache(maxsize=1)
 def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()  # inspects the loaded libraries once (~ms); .limit() then costs ~0.1 ms
@@ -342,8 +353,7 @@ class HybridIndex:
         for t, i in zip(var_text, self._var_item):
             self._exact.setdefault(t, []).append(int(i))
         self._sorted_variants = sorted(self._exact)
-        # "is this text inside some title?", spaces ignored (a title is often typed without them)
-        self._variant_blob = "\n".join(v.replace(" ", "") for v in self._sorted_variants)
+        self._titles_text = spaceless_titles(self._sorted_variants)  # for found_in_titles
 
         # (2) authors (romanised and Japanese): one row per distinct normalised name; (item, author) pairs
         # sorted by item, with a dummy "no author" column (index n_auth, always 0) so every item has
@@ -522,7 +532,7 @@ class HybridIndex:
         phonetic = np.zeros((n, m), dtype=np.float32)
         katakana = np.array([is_katakana(q) if isinstance(q, str) else False for q in queries])
         runs = [loanword_runs(q) if isinstance(q, str) else [] for q in queries]
-        verbatim = np.array([bool(r) and all(normalize(x).replace(" ", "") in self._variant_blob for x in r) for r in runs])
+        verbatim = np.array([found_in_titles(r, self._titles_text) for r in runs])
         if self.phonetic is not None and self.weights.phonetic:
             phonetic = self.phonetic.scores([r if not v else [] for r, v in zip(runs, verbatim)])
         return {
@@ -558,9 +568,8 @@ class HybridIndex:
         lex = np.maximum(lex, w.synopsis * f["synopsis"])
         if w.loanword and "loanword" in f:
             lex = np.maximum(lex, w.loanword * f["loanword"])
-        if w.phonetic and "phonetic" in f:
-            # katakana found verbatim in some catalog title is that title being typed, not a loanword
-            lex = np.maximum(lex, w.phonetic * np.where(f["verbatim"][:, None], 0.0, f["phonetic"]))
+        if w.phonetic and "phonetic" in f:  # already 0 where the runs are found in a title (field_scores)
+            lex = np.maximum(lex, w.phonetic * f["phonetic"])
         boost = w.exact * f["exact"] + w.prefix * f["prefix"]
         score = lex + boost + w.prior * f["prior"][None, :]
         if w.dense:
