@@ -38,7 +38,7 @@ class Settings(BaseSettings):
 
     # catalog search backend (docs/search_backends.md)
     search_backend: Literal["memory", "pgvector", "opensearch"] = Field("memory", description="Catalog index: in-process, pgvector on DATABASE_URL, or OpenSearch.")
-    search_encoder: EncoderName = Field("e5", description="Sentence encoder of the in-process index's LoanwordMatcher: 'e5' matches katakana queries (ブリーチ) to Latin-script titles (BLEACH) on top of the phonetic matcher, which needs no model; the first build embeds the catalog's 21.9k Latin title forms once (~3 min on 2 cores). 'none' = the phonetic matcher only (test loanword R@1 0.72 instead of 0.74). docs/search_backends.md.")
+    search_encoder: EncoderName = Field("e5", description="Sentence encoder of the in-process index's LoanwordMatcher: 'e5' matches katakana queries (ブリーチ) to Latin-script titles (BLEACH) on top of the phonetic matcher, which needs no model; the first build embeds the catalog's 21.9k Latin title forms once (~3 min on 2 cores). 'none' = the phonetic matcher only (test loanword R@1 0.75 instead of 0.76). docs/search_backends.md.")
     search_dense_weight: float = Field(0.0, description="Weight of LSA dense vectors in fusion (0 = lexical + prior only).")
     opensearch_url: str | None = Field(None, description="https://... of the OpenSearch cluster (search_backend=opensearch).")
     opensearch_index: str = Field("manga-catalog", description="OpenSearch index name.")

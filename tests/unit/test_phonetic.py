@@ -9,10 +9,10 @@ import pytest
 from rapidfuzz import fuzz
 
 from tools.backends.catalog import load_catalog
-from tools.backends.phonetic import PhoneticMatcher, katakana_key, latin_key
+from tools.backends.phonetic import PhoneticMatcher, english_key, katakana_key, latin_key
 from tools.backends.search_index import FusionWeights, HybridIndex
 
-DEATH_NOTE, BLEACH, CHAINSAW_MAN, KIICHI = 21, 12, 116778, 3064
+DEATH_NOTE, BLEACH, CHAINSAW_MAN, KIICHI, HUNTER_X_HUNTER = 21, 12, 116778, 3064, 26
 
 
 @pytest.mark.parametrize("katakana, latin", [
@@ -25,6 +25,23 @@ def test_keys_of_a_loanword_and_its_original_are_close(katakana, latin):
     k, e = katakana_key(katakana), latin_key(latin)
     assert fuzz.ratio(k, e) >= 80, (k, e)
     assert fuzz.ratio(k, latin_key("Monster")) < 60
+
+
+@pytest.mark.parametrize("katakana, latin", [
+    ("ワンピース", "One Piece"),        # an irregular word: "one" is "wan"
+    ("ハンターハンター", "Hunter x Hunter"),  # u before two consonants is "a"; a final er is a long "a"
+    ("ラブレター", "Love Letter"),
+    ("ナイト", "Knight"),               # silent k, igh
+    ("ガール", "Girl"),
+    ("オレンジ", "Orange"),             # soft g
+    ("ライフ", "Life"),                 # i-consonant-e
+    ("トウキョウ", "Tokyo"),            # a long o written with ウ
+])
+def test_the_english_reading_brings_irregular_spellings_close(katakana, latin):
+    k = katakana_key(katakana).replace(" ", "")
+    english = fuzz.ratio(k, english_key(latin).replace(" ", ""))
+    assert english >= 70 and english >= fuzz.ratio(k, latin_key(latin).replace(" ", "")), (k, english_key(latin))
+    assert fuzz.ratio(k, english_key("Monster")) < 60
 
 
 def test_keys_fold_width_punctuation_and_separators():
@@ -59,7 +76,8 @@ def indexes(catalog_items):
 
 def test_katakana_spellings_of_latin_only_titles_are_found(indexes):
     phonetic, plain = indexes
-    for q, want in (("デスノート", DEATH_NOTE), ("チェンソーマン", CHAINSAW_MAN), ("ブリーチ", BLEACH)):
+    for q, want in (("デスノート", DEATH_NOTE), ("チェンソーマン", CHAINSAW_MAN), ("ブリーチ", BLEACH),
+                    ("ハンターハンター", HUNTER_X_HUNTER)):
         assert phonetic.search(q, 5)[0].mal_id == want
         assert want not in [h.mal_id for h in plain.search(q, 1)]
     hits = phonetic.search("デスノート 2巻", 5)

@@ -27,7 +27,7 @@ __all__ = ["FusionWeights", "HybridIndex", "LoanwordMatcher", "LsaEmbedder", "au
            "segment_names", "spaceless_titles", "title_variants"]
 
 _BATCH = 256  # queries per sparse-product batch in search_many (bounds memory: 256 x ~29k float32)
-_CACHE_FORMAT = 5  # bump when the pickled index changes shape (2: Japanese author names; 3: LongestMatch; 4: loanwords; 5: phonetic)
+_CACHE_FORMAT = 6  # bump when the pickled index changes shape (2: Japanese author names; 3: LongestMatch; 4: loanwords; 5: phonetic; 6: English reading)
 _MIN_JA_NAME = 3  # shortest Japanese author name (characters) looked for inside a longer query
 
 
