@@ -202,7 +202,7 @@ def loanword_requests(queries: Sequence[Query], split: str) -> list[tuple[str, Q
     from tools.backends.models.text_rules import clean_search_query
 
     templates = router_data.load_templates()
-    tsplit = router_data._template_splits(templates)
+    tsplit = router_data.template_splits(templates)
     ja = [t for t in templates if t.lang == "ja" and t.label == "search" and t.kind == "single"
           and tsplit[t.template_id] == split and "title" in t.slots and t.slots <= {"title", "n"}]
     if not ja:

@@ -265,7 +265,7 @@ def _title_pools(catalog: InMemoryCatalog) -> _Pools:
     )
 
 
-def _template_splits(templates: Sequence[Template]) -> dict[str, str]:
+def template_splits(templates: Sequence[Template]) -> dict[str, str]:
     """About 1 in 7 templates of each (label, lang, kind) group → test, 1 in 7 → dev, the rest train."""
     groups: dict[tuple, list[Template]] = defaultdict(list)
     for t in templates:
@@ -396,7 +396,7 @@ def derive(catalog: InMemoryCatalog, real: Sequence[Utterance], seed: int = SEED
     """
     rng = random.Random(seed)
     templates = load_templates()
-    tsplit = _template_splits(templates)
+    tsplit = template_splits(templates)
     pools = _title_pools(catalog)
     singles = _derive_singles(templates, tsplit, pools, rng)
     connectors: dict[str, list[str]] = defaultdict(list)
