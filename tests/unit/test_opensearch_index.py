@@ -260,3 +260,67 @@ def test_retry_on_status_is_configurable(embedder):
     with pytest.raises(SearchUnavailable, match="search_phase_execution_exception"):
         index.search("Berserk")
     assert len(replay.requests) == 1
+
+
+# ---- katakana loanwords: the app-side phonetic pass ----------------------------------------------
+
+BLEACH, DEATH_NOTE, HUNTER_X_HUNTER = 12, 21, 26
+SCROLL = ((200, "scroll_titles.response.json"), (200, "scroll_end.response.json"), (200, "clear_scroll.response.json"))
+
+
+def _phonetic_clauses(body: dict) -> dict[int, float]:
+    should = body["query"]["bool"]["must"][0]["bool"]["should"]
+    return {c["constant_score"]["filter"]["term"]["mal_id"]: c["constant_score"]["boost"]
+            for c in should if "constant_score" in c}
+
+
+def test_load_phonetic_reads_the_titles_in_one_scroll():
+    replay = Replay(*SCROLL)
+    index = OpenSearchIndex(client(replay))
+    assert index.load_phonetic(batch_size=500) == 6
+
+    (m1, u1, p1, b1), (m2, u2, _, b2), (m3, u3, _, b3) = replay.requests
+    assert (m1, u1) == ("POST", "/manga-catalog/_search")
+    assert {k: v.decode() if isinstance(v, bytes) else str(v) for k, v in p1.items()} == {"scroll": "5m", "size": "500"}
+    assert json.loads(b1) == {"_source": ["mal_id", "titles"], "query": {"match_all": {}}, "sort": "_doc"}
+    sid = json.loads((FIXTURES / "scroll_titles.response.json").read_text())["_scroll_id"]
+    assert (m2, u2, json.loads(b2)) == ("POST", "/_search/scroll", {"scroll_id": sid, "scroll": "5m"})
+    assert (m3, u3, json.loads(b3)) == ("DELETE", "/_search/scroll", {"scroll_id": [sid]})
+
+
+def test_a_katakana_loanword_query_carries_phonetic_candidate_clauses():
+    replay = Replay(*SCROLL, (200, "search_berserk.response.json"))
+    index = OpenSearchIndex(client(replay))
+    index.load_phonetic()
+    index.search("ブリーチ", k=5)
+    sent = json.loads(replay.requests[-1][3])
+    clauses = _phonetic_clauses(sent)
+    assert max(clauses, key=clauses.get) == BLEACH and clauses[BLEACH] > 1.5  # boost 2.0 × a near-perfect match
+    assert all(0 < v <= 2.0 for v in clauses.values())
+    assert_golden("search_loanword.request.json", sent)
+
+    for q, want in (("ハンターハンター", HUNTER_X_HUNTER), ("デスノートって何巻まで出てる", DEATH_NOTE)):
+        c = _phonetic_clauses(index.query_body(q)[0])
+        assert max(c, key=c.get) == want, (q, c)
+
+
+def test_no_phonetic_clause_for_latin_text_a_katakana_title_or_before_loading():
+    index = OpenSearchIndex(client(Replay(*SCROLL)))
+    assert _phonetic_clauses(index.query_body("ブリーチ")[0]) == {}  # load_phonetic not called yet
+    index.load_phonetic()
+    assert _phonetic_clauses(index.query_body("bleach")[0]) == {}
+    assert _phonetic_clauses(index.query_body("キーチ")[0]) == {}  # the catalog's own katakana title (Kiichi!!)
+    assert _phonetic_clauses(index.query_body("届いた本のカバーが破れていました")[0]) == {}
+
+    replay = Replay()
+    off = OpenSearchIndex(client(replay), boosts=OpenSearchBoosts(phonetic=0.0))
+    assert off.load_phonetic() == 0 and replay.requests == []
+
+
+def test_a_shard_failing_the_scroll_is_a_backend_error_and_the_scroll_is_cleared():
+    replay = Replay((200, "scroll_shard_failure.response.json"), (200, "clear_scroll.response.json"))
+    index = OpenSearchIndex(client(replay))
+    with pytest.raises(SearchBackendError, match="catalog scroll failed"):
+        index.load_phonetic()
+    assert replay.requests[-1][:2] == ("DELETE", "/_search/scroll")
+    assert _phonetic_clauses(index.query_body("ブリーチ")[0]) == {}  # nothing half-loaded

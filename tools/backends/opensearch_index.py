@@ -10,8 +10,9 @@ import numpy as np
 
 from core.domain import CatalogItem, SearchHit
 from core.errors import MangaAssistError
+from tools.backends.phonetic import PhoneticMatcher
 from tools.backends.query import normalize, parse_query
-from tools.backends.search_index import LsaEmbedder, title_variants
+from tools.backends.search_index import LsaEmbedder, found_in_titles, loanword_runs, spaceless_titles, title_variants
 
 __all__ = [
     "DEFAULT_INDEX",
@@ -53,7 +54,12 @@ class OpenSearchBoosts:
     (``CatalogItem.authors_ja``: kuromoji finds the word boundaries a Japanese query lacks); ``exact``: term on the normalised
     title keyword; ``prefix``: edge n-gram title match (every query term must match);
     ``knn``: k-NN clause on the embedding (0 = no vector clause); ``popularity``: rank_feature on
-    MyAnimeList members (saturation); ``synopsis``: English synopsis fallback for free-text queries.
+    MyAnimeList members (saturation); ``synopsis``: English synopsis fallback for free-text queries;
+    ``phonetic``: for a katakana loanword query (``loanword_runs``: ブリーチ, デスノートって何巻まで), each of the
+    ``phonetic_candidates`` titles the app-side ``PhoneticMatcher`` scores best gets a constant-score clause
+    worth ``phonetic`` × its 0-1 phonetic score (only after ``OpenSearchIndex.load_phonetic``). This value was
+    not tuned (no cluster runs here): 2.0 puts a perfect sound match above the whole popularity clause (≤ 0.5)
+    and near a fuzzy word match, as the in-process index's weight 1.0 does on its own scale.
     """
 
     words: float = 2.0
@@ -67,6 +73,8 @@ class OpenSearchBoosts:
     synopsis: float = 0.2
     fuzziness: str = "AUTO"
     ngram_minimum_should_match: str = "60%"
+    phonetic: float = 2.0
+    phonetic_candidates: int = 20
 
 
 def index_body(dim: int, *, shards: int = 1, replicas: int = 1) -> dict:
@@ -205,6 +213,8 @@ class OpenSearchIndex:
     and for ``bulk_load``). One document per title, ``_id`` = mal_id (see ``index_body`` for fields).
     Queries are parsed client-side (``parse_query`` for the volume marker, ``normalize`` for the text)
     and sent as one ``bool`` query (``query_body``); ``search_many`` sends one ``_msearch``.
+    Katakana loanwords (ブリーチ for BLEACH) share no n-gram with the Latin title; ``load_phonetic`` reads the
+    title variants once and the app process then matches them by sound, as the other two backends do.
     Raises SearchUnavailable (429/5xx/connection failure after retries) or SearchBackendError (other
     cluster errors); empty or garbage queries give [] without a request.
     """
@@ -217,6 +227,9 @@ class OpenSearchIndex:
         self.boosts = boosts or OpenSearchBoosts()
         if self.boosts.knn and embedder is None:
             raise ValueError("a knn boost > 0 needs the embedder whose vectors were loaded")
+        self._phonetic: PhoneticMatcher | None = None
+        self._phonetic_ids = np.zeros(0, dtype=np.int64)
+        self._titles_text = ""
 
     # ---- loading -------------------------------------------------------------------------------
 
@@ -266,6 +279,49 @@ class OpenSearchIndex:
             self.client.indices.refresh(index=self.index)
         return int(ok)
 
+    def load_phonetic(self, batch_size: int = 1000) -> int:
+        """Read every document's ``mal_id`` and ``titles`` (one scroll, ``opensearchpy.helpers.scan``, ``batch_size``
+        per page) and build the app-side ``PhoneticMatcher`` over the Latin-script variants, plus the text the
+        verbatim check searches (``found_in_titles``). Returns the number of documents read; ~11.8k documents and
+        ~1.1 s of matcher build for the shipped catalog. Until it is called, and when ``boosts.phonetic`` is 0,
+        queries carry no phonetic clause. Raises SearchUnavailable / SearchBackendError (a shard failing the
+        scroll included)."""
+        from opensearchpy import helpers
+
+        if not self.boosts.phonetic:
+            return 0
+        ids: list[int] = []
+        forms: list[list[str]] = []
+        variants: list[str] = []
+        with _translate_errors():
+            try:
+                for hit in helpers.scan(self.client, index=self.index, size=batch_size,
+                                        query={"_source": ["mal_id", "titles"], "query": {"match_all": {}}}):
+                    src = hit.get("_source") or {}
+                    titles = [t for t in src.get("titles") or [] if isinstance(t, str)]
+                    ids.append(int(src.get("mal_id", hit["_id"])))
+                    forms.append([t for t in titles if t.isascii()])
+                    variants += titles
+            except helpers.ScanError as exc:
+                raise SearchBackendError(f"catalog scroll failed: {exc}") from exc
+        self._phonetic_ids = np.array(ids, dtype=np.int64)
+        self._phonetic = PhoneticMatcher(forms)
+        self._titles_text = spaceless_titles(variants)
+        return len(ids)
+
+    def _phonetic_clauses(self, text: str) -> list[dict]:
+        """Constant-score clauses (``term`` on mal_id, boost = ``boosts.phonetic`` × phonetic score) for the best
+        ``boosts.phonetic_candidates`` titles by sound; [] unless ``text`` has ``loanword_runs`` that occur
+        in no title variant (then the customer is typing a catalog title) and ``load_phonetic`` has run."""
+        b = self.boosts
+        runs = loanword_runs(text)
+        if not runs or self._phonetic is None or not b.phonetic or found_in_titles(runs, self._titles_text):
+            return []
+        s = self._phonetic.scores([runs])[0]
+        top = np.argsort(-s, kind="stable")[:b.phonetic_candidates]
+        return [{"constant_score": {"filter": {"term": {"mal_id": int(self._phonetic_ids[j])}},
+                                    "boost": round(b.phonetic * float(s[j]), 4)}} for j in top[s[top] > 0]]
+
     # ---- search --------------------------------------------------------------------------------
 
     def query_body(self, query: str, k: int = 10) -> tuple[dict | None, int | None]:
@@ -273,7 +329,8 @@ class OpenSearchIndex:
 
         The body is ``{"size": k, "_source": ["mal_id"], "query": {"bool": {"must": [{"bool": {"should": [...],
         "minimum_should_match": 1}}], "should": [rank_feature]}}}``: a title/author/synopsis/k-NN
-        match is required, popularity only reorders matches.
+        match (or, for a katakana loanword, a phonetic candidate clause) is required, popularity only reorders
+        matches.
         """
         parsed = parse_query(query if isinstance(query, str) else "")
         text = normalize(parsed.text)
@@ -294,6 +351,7 @@ class OpenSearchIndex:
             should.append({"match": {"authors_ja": {"query": parsed.text, "boost": b.kuromoji}}})
         if b.synopsis:
             should.append({"match": {"synopsis": {"query": parsed.text, "boost": b.synopsis}}})
+        should += self._phonetic_clauses(parsed.text)
         if b.knn and self.embedder is not None:
             vec = self.embedder.embed([text])[0]
             if float(np.abs(vec).sum()) > 0:

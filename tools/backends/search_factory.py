@@ -58,7 +58,8 @@ def open_search_index(settings: Any, catalog: Any, pool: Any | None = None) -> S
       the catalog (COPY + HNSW build, ≈15 s) when the database has no catalog tables yet.
     - ``opensearch``: OpenSearchIndex on ``settings.opensearch_url`` (index ``settings.opensearch_index``,
       default "manga-catalog"; retries ``settings.opensearch_max_retries`` times on 429/502/503/504);
-      bulk-loads the catalog when the index does not exist.
+      bulk-loads the catalog when the index does not exist, then reads its title variants once (one scroll) for
+      the app-side phonetic loanword pass.
 
     ``settings.search_dense_weight`` (default 0.0) adds the LSA dense score; with 0 no embedder is fitted
     at start-up unless a load is needed. Raises ConfigurationError for an unknown backend or a missing URL.
@@ -106,6 +107,7 @@ def open_search_index(settings: Any, catalog: Any, pool: Any | None = None) -> S
         if not client.indices.exists(index=name):
             log.info("bulk-loading the catalog into OpenSearch index %s", name)
             index.bulk_load(catalog, embedder or catalog_embedder(catalog, cache_dir))
+        index.load_phonetic()
         return index
 
     raise ConfigurationError(f"unknown search_backend {backend!r} (expected 'memory', 'pgvector' or 'opensearch')")
