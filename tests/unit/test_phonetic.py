@@ -114,6 +114,11 @@ def test_loanword_runs_are_the_whole_query_or_the_katakana_opening_a_request():
     assert loanword_runs("ﾁｪﾝｿｰﾏﾝの最新刊") == ["チェンソーマン"]
     assert loanword_runs("届いた本のカバーが破れていました") == []  # a loanword inside a sentence is not a title
     assert loanword_runs("進撃の巨人") == [] and loanword_runs("death note") == [] and loanword_runs("マギの") == []
+    # a spaced katakana title, and one followed by kanji rather than a particle
+    assert loanword_runs("ゴッド チャイルドの愛蔵版") == ["ゴッド チャイルド"]
+    assert loanword_runs("キス ハツピネス キスのジャンルは何") == ["キス ハツピネス キス"]
+    assert loanword_runs("デッドマン・ワンダーランド全巻セット") == ["デッドマン・ワンダーランド"]
+    assert loanword_runs("デスノート 3巻") == ["デスノート"]
 
 
 def test_a_loanword_opening_a_japanese_request_is_found(indexes):

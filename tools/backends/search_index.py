@@ -172,19 +172,20 @@ def katakana_runs(text: str, min_len: int = 3) -> list[str]:
     return [m.group(0) for m in _KATAKANA_RUN.finditer(t) if len(m.group(0).replace(" ", "")) >= min_len]
 
 
-_LEADING_KATAKANA = re.compile(r"^([\u30a1-\u30fa\u30fc\u30fb]{3,})(?:って|は|の|を|が|も|、|,| )")
+_LEADING_KATAKANA = re.compile(r"^([\u30a1-\u30fa\u30fc\u30fb]+(?: [\u30a1-\u30fa\u30fc\u30fb]+)*)(?=って|は|の|を|が|も|、|,| |[\u4e00-\u9fff])")
 
 
 def loanword_runs(text: str) -> list[str]:
     """The katakana a phonetic loanword match is tried on: the whole of ``text`` when it is katakana only
-    ("デスノート"), else a katakana run that opens it and ends at a particle ("デスノートって何巻まで出てる" →
-    ["デスノート"]), else []. NFKC first. A run elsewhere in a sentence is too often an ordinary loanword
+    ("デスノート"), else a katakana run (words may be split by single spaces) that opens it and ends at a particle,
+    a space or a kanji ("デスノートって何巻まで出てる" → ["デスノート"], "ゴッド チャイルドの愛蔵版" → ["ゴッド チャイルド"],
+    "デッドマン・ワンダーランド全巻セット" → ["デッドマン・ワンダーランド"]), else []. NFKC first. A run elsewhere in a sentence is too often an ordinary loanword
     ("…のカバーが破れて") to be read as a title."""
     t = unicodedata.normalize("NFKC", text or "").strip()
     if is_katakana(t):
         return katakana_runs(t)
     m = _LEADING_KATAKANA.match(t)
-    return [m.group(1)] if m else []
+    return [m.group(1)] if m and len(m.group(1).replace(" ", "")) >= 3 else []
 
 
 def spaceless_titles(variants: Iterable[str]) -> str:
