@@ -10,9 +10,8 @@ import numpy as np
 
 from core.domain import CatalogItem, SearchHit
 from core.errors import MangaAssistError
-from tools.backends.phonetic import PhoneticMatcher
 from tools.backends.query import normalize, parse_query
-from tools.backends.search_index import LsaEmbedder, found_in_titles, loanword_runs, spaceless_titles, title_variants
+from tools.backends.search_index import LsaEmbedder, PhoneticCandidates, loanword_runs, title_variants
 
 __all__ = [
     "DEFAULT_INDEX",
@@ -227,9 +226,7 @@ class OpenSearchIndex:
         self.boosts = boosts or OpenSearchBoosts()
         if self.boosts.knn and embedder is None:
             raise ValueError("a knn boost > 0 needs the embedder whose vectors were loaded")
-        self._phonetic: PhoneticMatcher | None = None
-        self._phonetic_ids = np.zeros(0, dtype=np.int64)
-        self._titles_text = ""
+        self._phonetic: PhoneticCandidates | None = None
 
     # ---- loading -------------------------------------------------------------------------------
 
@@ -281,8 +278,7 @@ class OpenSearchIndex:
 
     def load_phonetic(self, batch_size: int = 1000) -> int:
         """Read every document's ``mal_id`` and ``titles`` (one scroll, ``opensearchpy.helpers.scan``, ``batch_size``
-        per page) and build the app-side ``PhoneticMatcher`` over the Latin-script variants, plus the text the
-        verbatim check searches (``found_in_titles``). Returns the number of documents read; ~11.8k documents and
+        per page) and build the app-side ``PhoneticCandidates`` over them. Returns the number of documents read; ~11.8k documents and
         ~1.1 s of matcher build for the shipped catalog. Until it is called, and when ``boosts.phonetic`` is 0,
         queries carry no phonetic clause. Raises SearchUnavailable / SearchBackendError (a shard failing the
         scroll included)."""
@@ -290,37 +286,28 @@ class OpenSearchIndex:
 
         if not self.boosts.phonetic:
             return 0
-        ids: list[int] = []
-        forms: list[list[str]] = []
-        variants: list[str] = []
+        variants: list[tuple[int, str]] = []
         with _translate_errors():
             try:
                 for hit in helpers.scan(self.client, index=self.index, size=batch_size,
                                         query={"_source": ["mal_id", "titles"], "query": {"match_all": {}}}):
                     src = hit.get("_source") or {}
-                    titles = [t for t in src.get("titles") or [] if isinstance(t, str)]
-                    ids.append(int(src.get("mal_id", hit["_id"])))
-                    forms.append([t for t in titles if t.isascii()])
-                    variants += titles
+                    mal_id = int(src.get("mal_id", hit["_id"]))
+                    variants += [(mal_id, t) for t in src.get("titles") or [] if isinstance(t, str)]
             except helpers.ScanError as exc:
                 raise SearchBackendError(f"catalog scroll failed: {exc}") from exc
-        self._phonetic_ids = np.array(ids, dtype=np.int64)
-        self._phonetic = PhoneticMatcher(forms)
-        self._titles_text = spaceless_titles(variants)
-        return len(ids)
+        self._phonetic = PhoneticCandidates(variants)
+        return self._phonetic.n_items
 
     def _phonetic_clauses(self, text: str) -> list[dict]:
         """Constant-score clauses (``term`` on mal_id, boost = ``boosts.phonetic`` × phonetic score) for the best
         ``boosts.phonetic_candidates`` titles by sound; [] unless ``text`` has ``loanword_runs`` that occur
         in no title variant (then the customer is typing a catalog title) and ``load_phonetic`` has run."""
         b = self.boosts
-        runs = loanword_runs(text)
-        if not runs or self._phonetic is None or not b.phonetic or found_in_titles(runs, self._titles_text):
+        if self._phonetic is None or not b.phonetic:
             return []
-        s = self._phonetic.scores([runs])[0]
-        top = np.argsort(-s, kind="stable")[:b.phonetic_candidates]
-        return [{"constant_score": {"filter": {"term": {"mal_id": int(self._phonetic_ids[j])}},
-                                    "boost": round(b.phonetic * float(s[j]), 4)}} for j in top[s[top] > 0]]
+        return [{"constant_score": {"filter": {"term": {"mal_id": mal_id}}, "boost": round(b.phonetic * score, 4)}}
+                for mal_id, score in self._phonetic.top(loanword_runs(text), b.phonetic_candidates)]
 
     # ---- search --------------------------------------------------------------------------------
 

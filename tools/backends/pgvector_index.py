@@ -15,15 +15,13 @@ import numpy as np
 
 from core.domain import CatalogItem, SearchHit
 from core.errors import ConfigurationError
-from tools.backends.phonetic import PhoneticMatcher
 from tools.backends.query import normalize, parse_query
 from tools.backends.search_index import (
     LsaEmbedder,
-    found_in_titles,
+    PhoneticCandidates,
     ja_name_matcher,
     loanword_runs,
     segment_names,
-    spaceless_titles,
     title_variants,
 )
 
@@ -230,7 +228,7 @@ class PgVectorIndex:
         # 2-character names too: here the names found only *add* author candidates to the query's own pass
         # (test ja_author R@1 0.997 with them, 0.987 from 3 characters up).
         self._ja_names = ja_name_matcher(self._author_names(), min_len=2)
-        self._phonetic: PhoneticMatcher | None = None
+        self._phonetic: PhoneticCandidates | None = None
         if self.weights.phonetic:
             self._load_phonetic()
 
@@ -254,24 +252,16 @@ class PgVectorIndex:
             return [r[0] for r in cur.fetchall()]
 
     def _load_phonetic(self) -> None:
-        """Read the title variants (~22k Latin-script ones for the shipped catalog; ~1.3 s, ~1.1 s of it the matcher build)
-        for the phonetic loanword pass: the matcher, its item ids and popularity, and the verbatim-check text."""
+        """Read the title variants and popularity for the phonetic loanword pass (``PhoneticCandidates``; ~1.3 s for
+        the shipped catalog, ~1.1 s of it the matcher build)."""
         import psycopg
 
         with self._connection() as conn, conn.cursor(row_factory=psycopg.rows.tuple_row) as cur:
             cur.execute("SELECT t.mal_id, t.variant, c.popularity FROM catalog_titles t JOIN catalog_items c USING (mal_id) "
                         "WHERE t.field = 'title' ORDER BY t.mal_id, t.variant_id")
             rows = cur.fetchall()
-        forms: dict[int, list[str]] = {}
-        self._popularity: dict[int, float] = {}
-        for mal_id, variant, pop in rows:
-            forms.setdefault(mal_id, [])
-            if variant.isascii():
-                forms[mal_id].append(variant)
-            self._popularity[mal_id] = float(pop)
-        self._phonetic_ids = np.array(list(forms), dtype=np.int64)
-        self._phonetic = PhoneticMatcher(list(forms.values()))
-        self._titles_text = spaceless_titles(v for _, v, _ in rows)
+        self._popularity = {mal_id: float(pop) for mal_id, _, pop in rows}
+        self._phonetic = PhoneticCandidates((mal_id, variant) for mal_id, variant, _ in rows)
 
     def _meta(self) -> dict[str, str]:
         import psycopg
@@ -457,13 +447,9 @@ class PgVectorIndex:
             for mal_id, _title, _contain, author, pop in self._lexical(cur, " ".join(names)):
                 lex[mal_id] = max(lex.get(mal_id, 0.0), w.author * author)
                 prior[mal_id] = pop
-        if runs and self._phonetic is not None and not found_in_titles(runs, self._titles_text):
-            s = self._phonetic.scores([list(runs)])[0]
-            top = np.argsort(-s, kind="stable")[:w.candidates]
-            for j in top[s[top] > 0]:
-                mal_id = int(self._phonetic_ids[j])
-                lex[mal_id] = max(lex.get(mal_id, 0.0), w.phonetic * float(s[j]))
-                prior[mal_id] = self._popularity[mal_id]
+        for mal_id, phon in self._phonetic.top(runs, w.candidates) if self._phonetic is not None else ():
+            lex[mal_id] = max(lex.get(mal_id, 0.0), w.phonetic * phon)
+            prior[mal_id] = self._popularity[mal_id]
         boost: dict[int, float] = {}
         like = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         cur.execute(_EXACT_PREFIX_SQL, {"q": text, "like": like})

@@ -139,8 +139,9 @@ class PhoneticMatcher:
     ``forms``: per item, its Latin-script title forms (MAL title, English title, ASCII synonyms); an item
     with none never scores. Each form is kept under its ``latin_key`` and its ``english_key`` (one key when
     they agree). Build: ~1.1 s for the 11,815 shipped titles (21.9k forms, 32.1k keys); query: ~4.8 ms p50,
-    ~14 ms p99 per katakana run on 2 cores (2.3 / 6.1 ms with the first key only, measured interleaved). Scores are rescaled as max(0, (s − ``floor``) / (1 − ``floor``)) into 0-1,
-    s being the mean of the two ``fuzz.ratio`` similarities / 100, so only close spellings count.
+    ~14 ms p99 per katakana run on 2 cores (2.3 / 6.1 ms with the first key only, measured interleaved).
+    Scores are rescaled as max(0, (s − ``floor``) / (1 − ``floor``)) into 0-1, s being the mean of the two
+    ``fuzz.ratio`` similarities / 100, so only close spellings count.
     """
 
     def __init__(self, forms: Sequence[Sequence[str]], floor: float = 0.6):
