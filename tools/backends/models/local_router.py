@@ -702,9 +702,16 @@ class LocalRouter:
         return self.route_many([text])[0]
 
     async def aroute(self, text: str, history: Sequence[str] = ()) -> RouterDecision:
-        """Async form of ``route`` for the Router protocol. ``history`` is accepted but unused: this model
-        classifies the message alone; the classify node resolves follow-ups from the active agent in state."""
-        return self.route(text)
+        """Async form of ``route`` for the Router protocol, run in a worker thread (``asyncio.to_thread``).
+
+        ``route`` is CPU-bound (~10-30 ms a message: title masking, TF-IDF, the sentence encoder, the
+        classifiers; the encoder loads its model from disk on first use), so it never runs on the event loop:
+        other requests keep being served meanwhile. ``history`` is accepted but unused: this model classifies
+        the message alone; the classify node resolves follow-ups from the active agent in state. Raises
+        ValueError when ``text`` is empty, as ``route`` does."""
+        import asyncio
+
+        return await asyncio.to_thread(self.route, text)
 
     @staticmethod
     def confidence(decision: RouterDecision) -> float:
