@@ -56,13 +56,26 @@ def pytest_sessionstart(session):
     first fit embeds the training utterances (~7 minutes on 2 cores): done here once, it cannot happen
     inside a subprocess whose readiness wait would time out, whatever order the tests run in.
     """
+    import fcntl
+
+    from core.settings import get_settings
+
+    settings = get_settings()
+    settings.model_dir.mkdir(parents=True, exist_ok=True)
+    # Two test sessions started at once on a clean machine would both fit the router and embed the catalog
+    # (minutes of CPU each); the second waits for the first under this lock, then loads what it saved.
+    with open(settings.model_dir / "test-session.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        _load_or_fit_models(settings)
+
+
+def _load_or_fit_models(settings) -> None:
+    """The router and the agents' search index, loaded from ``settings.model_dir`` or fitted into it."""
     import sys
     import time
 
-    from core.settings import get_settings
     from tools.backends.models.local_router import LocalRouter
 
-    settings = get_settings()
     if not LocalRouter.cache_path(settings.model_dir, settings.router_encoder).exists():
         print(f"\ntraining the local router once into {settings.model_dir} "
               f"(encoder {settings.router_encoder}; ~7 minutes on 2 cores the first time)", file=sys.stderr, flush=True)
