@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+
 import typer
 from rich.console import Console
 
 from cli.runtime import print_json, run, with_assistant
+
+_EXIT = re.compile(r"^\s*(?:exit|quit|bye|goodbye|:q|exit\(\)|quit\(\)|終了|おわり|終わり|やめる|バイバイ)[\s.!。！]*$",
+                   re.IGNORECASE)
+
+
+def is_exit_command(text: str) -> bool:
+    """True when a REPL line is only a word for leaving ("exit", "quit", "bye", "終了", "おわり"...), in any case and
+    with trailing punctuation; a sentence that merely contains one ("quit my subscription") is a message."""
+    return bool(_EXIT.match(text))
 
 
 def _render(console: Console, out: dict) -> None:
@@ -35,13 +47,14 @@ def register(app: typer.Typer, eval_app: typer.Typer, bench_app: typer.Typer) ->
 
         async def repl(assistant) -> None:
             thread_id = thread
-            console.print("[bold]MangaAssist[/bold] — ask in English or Japanese; empty line or Ctrl-D to quit.")
+            console.print("[bold]MangaAssist[/bold] — ask in English or Japanese; "
+                          "exit, quit, 終了, an empty line or Ctrl-D to leave.")
             while True:
-                try:
-                    text = console.input("[bold cyan]you>[/bold cyan] ")
+                try:  # reading stdin blocks: off the event loop
+                    text = await asyncio.to_thread(console.input, "[bold cyan]you>[/bold cyan] ")
                 except (EOFError, KeyboardInterrupt):
                     break
-                if not text.strip():
+                if not text.strip() or is_exit_command(text):
                     break
                 try:
                     out = await assistant.turn(text, thread_id=thread_id, user_id=user)
