@@ -4,10 +4,16 @@ timeouts and tier skipping, and a CallRecord per tier so every fallback shows in
 A role (router, critic, planner, writer, think) is a ``FallbackChain`` of ``Tier``s, e.g. Sonnet@us-east-1 →
 Haiku@us-east-1 → Sonnet@us-west-2 → the local profile's role. A tier is tried unless its breaker is open,
 its typical latency exceeds the time left (``smaller_model`` degrade) or its estimated cost exceeds the
-USD left. Errors that send the role to the next tier: timeouts (botocore read/connect, or the turn's
-deadline), throttling, 5xx service errors, connection errors, malformed structured/tool output, access
-errors. Transient ones (throttling, 5xx, read timeouts, connection) are first retried on the same tier with
-exponential backoff + jitter (tenacity), while the budget allows. Anything else (a bug) propagates.
+USD left. Errors that send the role to the next tier: timeouts (botocore read/connect, the model call's
+own timeout, or the turn's deadline), throttling, 5xx service errors, connection errors, malformed
+structured/tool output, access errors. Transient ones (throttling, 5xx, read timeouts, connection) are
+first retried on the same tier with exponential backoff + jitter (tenacity), while the budget allows.
+Anything else (a bug) propagates.
+
+Only model faults (``BREAKER_FAULTS``: the transient kinds) count against a model's circuit breaker. A
+timeout caused by the turn's own deadline says nothing about the model (a budget-starved turn must not
+open a healthy model's breaker for every user), and an unusable answer (malformed output, a 400 for our
+request) proves the model is up: it counts as a success.
 """
 
 from __future__ import annotations
@@ -43,6 +49,10 @@ THROTTLING_CODES = frozenset({"ThrottlingException", "TooManyRequestsException",
 SERVICE_CODES = frozenset({"ServiceUnavailableException", "InternalServerException", "ModelNotReadyException",
                            "ModelTimeoutException", "ModelErrorException", "ModelStreamErrorException"})
 TRANSIENT_KINDS = frozenset({"throttled", "service", "read_timeout", "connection"})
+BREAKER_FAULTS = TRANSIENT_KINDS
+"""Error kinds that are faults of the model (count as circuit-breaker failures)."""
+ANSWERED_KINDS = frozenset({"malformed", "invalid_request"})
+"""Error kinds where the model answered (a breaker success: the model is up)."""
 
 
 class MalformedOutput(Exception):
@@ -55,7 +65,13 @@ class MalformedOutput(Exception):
 
 
 class DeadlineExceeded(Exception):
-    """The turn's deadline passed while waiting on a model (the tier is abandoned)."""
+    """The turn's deadline passed while waiting on a model (the tier is abandoned). Kind ``timeout``; not a
+    fault of the model (the breaker does not count it)."""
+
+
+class ModelTimeout(Exception):
+    """A model call outlived its own timeout (``FallbackChain.timeout_s``) while the turn still had time: a
+    fault of the model, kind ``read_timeout`` (retried, counted by the breaker)."""
 
 
 def error_kind(exc: BaseException) -> str | None:
@@ -70,7 +86,7 @@ def error_kind(exc: BaseException) -> str | None:
         if code in ("AccessDeniedException", "UnrecognizedClientException", "ExpiredTokenException"):
             return "auth"
         return "invalid_request"
-    if isinstance(exc, (ReadTimeoutError,)):
+    if isinstance(exc, (ReadTimeoutError, ModelTimeout)):
         return "read_timeout"
     if isinstance(exc, (ConnectTimeoutError, BotoConnectionError)):
         return "connection"
@@ -84,13 +100,16 @@ def error_kind(exc: BaseException) -> str | None:
 
 
 class CircuitBreaker:
-    """Consecutive-failure breaker for one model: opens after ``failures`` failures in a row and rejects
-    calls for ``open_s`` seconds, then lets one trial call through (half-open); a success closes it."""
+    """Consecutive-failure breaker for one model: opens after ``failures`` model faults in a row and rejects
+    calls for ``open_s`` seconds (``clock``: monotonic seconds), then lets one trial call through
+    (half-open); a success closes it, a failure re-opens it for ``open_s``, and a trial that ended without
+    a verdict (``release``: the turn's deadline, an access error) lets the next caller try."""
 
     def __init__(self, failures: int = 3, open_s: float = 30.0, clock: Callable[[], float] = time.monotonic):
         self.failures, self.open_s, self.clock = failures, open_s, clock
         self.consecutive = 0
         self.open_until = 0.0
+        self._trial = False
 
     @property
     def state(self) -> str:
@@ -104,17 +123,39 @@ class CircuitBreaker:
         st = self.state
         if st == "half_open":
             self.open_until = self.clock() + self.open_s
+            self._trial = True
             return True
         return st == "closed"
 
     def success(self) -> None:
+        """The model answered: close."""
         self.consecutive = 0
         self.open_until = 0.0
+        self._trial = False
 
     def failure(self) -> None:
+        """A model fault (throttling, 5xx, connection, the model's own timeout)."""
+        self._trial = False
         self.consecutive += 1
         if self.consecutive >= self.failures:
             self.open_until = self.clock() + self.open_s
+
+    def release(self) -> None:
+        """A call ended without telling whether the model is healthy: no count; a half-open trial taken by
+        that call is given back (the breaker is half-open again)."""
+        if self._trial:
+            self._trial = False
+            self.open_until = min(self.open_until, self.clock())
+
+    def record(self, kind: str | None) -> None:
+        """Count the outcome of one tier call: ``kind`` None = ok, else an ``error_kind`` (faults in
+        ``BREAKER_FAULTS`` are failures, ``ANSWERED_KINDS`` successes, anything else releases)."""
+        if kind is None or kind in ANSWERED_KINDS:
+            self.success()
+        elif kind in BREAKER_FAULTS:
+            self.failure()
+        else:
+            self.release()
 
 
 @dataclass
@@ -190,7 +231,7 @@ class FallbackChain:
                     raise
                 raw = getattr(exc, "raw", None)
                 if tier.breaker:
-                    tier.breaker.failure()
+                    tier.breaker.record(kind)
                 self._record(scope, tier, i, f"error:{kind}", raw, (time.perf_counter() - t0) * 1000, attempts)
                 log.warning("%s: %s failed (%s: %s); falling back", self.role, tier.name, kind, exc)
                 last_exc = exc
@@ -253,7 +294,7 @@ class FallbackChain:
                         await asyncio.sleep(min(self.backoff_max_s, self.backoff_initial_s * 2 ** (attempts - 1)))
                         continue
                     if tier.breaker:
-                        tier.breaker.failure()
+                        tier.breaker.record(kind)
                     self._record(scope, tier, i, f"error:{kind}", usage, (time.perf_counter() - t0) * 1000, attempts)
                     if started:
                         if scope is not None:
@@ -299,17 +340,23 @@ class FallbackChain:
                              wait=wait_exponential_jitter(multiplier=self.backoff_initial_s, max=self.backoff_max_s))
 
     async def _attempt(self, tier: Tier, payload: Any, scope: Any) -> tuple[Any, Any]:
-        timeout = self.timeout_s
+        """One call of ``tier`` within min(model timeout, time left). Raises DeadlineExceeded when the
+        turn's deadline cut it (or left no time), ModelTimeout when the model's own timeout did."""
+        timeout, by_deadline = self.timeout_s, False
         if scope is not None and not tier.local:
-            timeout = min(timeout, (scope.budget.remaining_ms() - RESERVE_MS) / 1000)
-            if timeout <= 0:
+            left = (scope.budget.remaining_ms() - RESERVE_MS) / 1000
+            if left <= 0:
                 raise DeadlineExceeded(f"{tier.name}: no time left")
+            if left < timeout:
+                timeout, by_deadline = left, True
         if tier.local:
             return await tier.call(payload, timeout)
         try:
             return await asyncio.wait_for(tier.call(payload, timeout), timeout)
         except TimeoutError as exc:
-            raise DeadlineExceeded(f"{tier.name}: exceeded {timeout * 1000:.0f} ms") from exc
+            if by_deadline:
+                raise DeadlineExceeded(f"{tier.name}: the turn's deadline cut it after {timeout * 1000:.0f} ms") from exc
+            raise ModelTimeout(f"{tier.name}: no answer within the model timeout ({timeout * 1000:.0f} ms)") from exc
 
     def _record(self, scope: Any, tier: Tier, i: int, outcome: str, raw: Any = None, ms: float = 0.0,
                 attempts: int = 0) -> None:
