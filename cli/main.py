@@ -41,6 +41,7 @@ _COMMAND_MODULES = (
     "cli.admin_cmds",
     "cli.bench_models_cmds",
     "cli.soak_cmds",
+    "cli.train_cmds",
 )
 
 for _name in _COMMAND_MODULES:

