@@ -3,7 +3,10 @@ the per-thread activity stream, all fed by one LangChain callback handler bound 
 
 The handler sees LangGraph's callback events: the root chain run is the turn, a chain run whose name equals its
 ``langgraph_node`` metadata is a node (``langgraph_checkpoint_ns`` tells which specialist subgraph runs it),
-tool and chat-model runs are tool and model calls. Nothing is a module-level singleton: ``Observability`` owns
+tool and chat-model runs are tool and model calls. Spans are parented by the callback run tree, not by the
+ambient OpenTelemetry context (LangGraph runs nodes in their own asyncio tasks): every run that gets no span
+(a subgraph's own root run, a plan step's subgraph, RunnableSequence, channel writes…) maps to its nearest
+ancestor that has one, so each turn is one trace and every node, tool and model span hangs under it. Nothing is a module-level singleton: ``Observability`` owns
 its own prometheus_client CollectorRegistry and (optionally) its own OpenTelemetry TracerProvider.
 """
 
@@ -259,13 +262,21 @@ class GraphObserver(BaseCallbackHandler):
         self.activity = activity
         self._runs: dict[UUID, dict] = {}
         self._thread_of: dict[UUID, str] = {}  # every open chain run (tracked or not) → its thread id
+        self._carrier: dict[UUID, UUID] = {}  # an open untracked chain run → its nearest tracked ancestor run
+
+    def _tracked(self, run_id: UUID | None) -> UUID | None:
+        """``run_id`` when it has a record, else the nearest ancestor that has one (None at the root)."""
+        if run_id is None or run_id in self._runs:
+            return run_id
+        return self._carrier.get(run_id)
 
     # ---- helpers -------------------------------------------------------------------------------------
 
     def _start(self, run_id: UUID, parent_run_id: UUID | None, kind: str, name: str, metadata: dict | None,
                attrs: dict | None = None) -> dict:
         md = metadata or {}
-        parent = self._runs.get(parent_run_id) if parent_run_id else None
+        carrier = self._tracked(parent_run_id)
+        parent = self._runs.get(carrier) if carrier is not None else None
         rec = {"kind": kind, "name": name, "t0": time.perf_counter(), "span": None,
                "thread_id": (parent or {}).get("thread_id") or self._thread_of.get(parent_run_id) or md.get("thread_id")
                or "",
@@ -324,15 +335,21 @@ class GraphObserver(BaseCallbackHandler):
         if parent_run_id is None:
             rec = self._start(run_id, None, "turn", name, md)
             self._activity(rec, "turn_start")
-        elif md.get("langgraph_node") == name and not name.startswith("__"):
+            return
+        if md.get("langgraph_node") == name and not name.startswith("__"):
             parent = self._runs.get(parent_run_id)
-            if parent is not None and parent["kind"] == "node" and parent["name"] == name:
-                return  # a subgraph's own root run inside its node: the node already covers it
-            rec = self._start(run_id, parent_run_id, "node", name, md, {"mangaassist.node": name})
-            self._activity(rec, "node_start", node=name)
+            if not (parent is not None and parent["kind"] == "node" and parent["name"] == name):
+                rec = self._start(run_id, parent_run_id, "node", name, md, {"mangaassist.node": name})
+                self._activity(rec, "node_start", node=name)
+                return
+            # else: a subgraph's own root run inside its node: the node already covers it
+        carrier = self._tracked(parent_run_id)
+        if carrier is not None:
+            self._carrier[run_id] = carrier
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         self._thread_of.pop(run_id, None)
+        self._carrier.pop(run_id, None)
         rec, dt = self._end(run_id)
         if rec is None:
             return
@@ -348,6 +365,7 @@ class GraphObserver(BaseCallbackHandler):
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._thread_of.pop(run_id, None)
+        self._carrier.pop(run_id, None)
         rec, dt = self._end(run_id, error)
         if rec is None:
             return
