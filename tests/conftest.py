@@ -52,9 +52,10 @@ def pytest_sessionstart(session):
     """Load, or on a clean machine train, the local router and the search index into the shared model cache
     before any test runs.
 
-    Tests and the servers the e2e tests start as subprocesses all load it from ``settings.model_dir``. The
-    first fit embeds the training utterances (~7 minutes on 2 cores): done here once, it cannot happen
-    inside a subprocess whose readiness wait would time out, whatever order the tests run in.
+    Tests and the servers the e2e tests start as subprocesses all load them from ``settings.model_dir`` (the
+    router from data/models when the shipped one is current). A first build of the index (a few seconds from
+    the shipped title embeddings), or a fit of the router when the shipped one does not apply (minutes), is
+    done here once, not inside a subprocess whose readiness wait would time out.
     """
     import fcntl
 
@@ -77,13 +78,12 @@ def _load_or_fit_models(settings) -> None:
     from tools.backends.models.local_router import LocalRouter
 
     if not LocalRouter.cache_path(settings.model_dir, settings.router_encoder).exists():
-        print(f"\ntraining the local router once into {settings.model_dir} "
-              f"(encoder {settings.router_encoder}; ~7 minutes on 2 cores the first time)", file=sys.stderr, flush=True)
+        print(f"\nloading or fitting the local router into {settings.model_dir} (encoder {settings.router_encoder})",
+              file=sys.stderr, flush=True)
         t = time.perf_counter()
         LocalRouter.from_settings(settings)
-        print(f"router trained in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
-    # The agents' search index, with the katakana LoanwordMatcher: its first build embeds the catalog's
-    # Latin-script titles (~3 minutes), also done once here rather than inside a server subprocess.
+        print(f"router ready in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
+    # The agents' search index, with the katakana LoanwordMatcher (title embeddings from data/models).
     from tools.backends.catalog import load_catalog
     from tools.backends.factory import shared_index
 
