@@ -77,12 +77,10 @@ def _load_or_fit_models(settings) -> None:
 
     from tools.backends.models.local_router import LocalRouter
 
-    if not LocalRouter.cache_path(settings.model_dir, settings.router_encoder).exists():
-        print(f"\nloading or fitting the local router into {settings.model_dir} (encoder {settings.router_encoder})",
-              file=sys.stderr, flush=True)
-        t = time.perf_counter()
-        LocalRouter.from_settings(settings)
-        print(f"router ready in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
+    t = time.perf_counter()
+    LocalRouter.from_settings(settings)  # the shipped one, a cached one, or a fit (minutes, with progress)
+    if time.perf_counter() - t > 10:
+        print(f"\nrouter fitted into {settings.model_dir} in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
     # The agents' search index, with the katakana LoanwordMatcher (title embeddings from data/models).
     from tools.backends.catalog import load_catalog
     from tools.backends.factory import shared_index
