@@ -134,29 +134,53 @@ def _orders(evidence: list[dict]) -> list[dict]:
     return list(out.values())
 
 
-def answer_cache_key(agent: str, state: dict) -> str:
-    """Cache key of a written answer: SHA-256 of (agent, intent, request, locale, focus) — the same question
-    in the same conversational position. The cached value carries its own evidence (see make_respond)."""
-    blob = json.dumps([agent, state.get("intent", ""), state.get("request", ""), state.get("locale", "en"),
-                       state.get("focus") or {}], sort_keys=True, ensure_ascii=False, default=str)
-    return "answer:" + hashlib.sha256(blob.encode()).hexdigest()
+CACHE_SCOPE: dict[str, str] = {"search": "shared", "recommend": "user", "faq": "shared", "chitchat": "shared",
+                               "out_of_scope": "shared"}
+"""Intent → who may be served a cached answer for it: ``shared`` (any customer: catalog facts and store policies,
+written from the request alone) or ``user`` (only the same authenticated customer: recommendations come from their
+orders and stored likes). Intents not listed (order, handoff) are never cached: their answers are about the
+customer's own orders and tickets."""
+
+SIDE_EFFECT_EVIDENCE = frozenset({"escalation", "action"})
+"""Evidence kinds that record what this turn just did (a ticket opened, an order changed): an answer about them
+is never cached nor replaced by a cached one, whoever asks."""
+
+ANSWER_CACHE_VERSION = "v2"
+"""Part of every answer-cache key; bumped when what a key covers changes, so older entries are never read."""
+
+
+def answer_cache_key(agent: str, state: dict, context: Any = None, evidence: Sequence[dict] = ()) -> str | None:
+    """Cache key of a written answer, or None when this answer must not be cached or served from cache.
+
+    SHA-256 of everything the answer depends on: agent, intent, request, the whole message (liked titles are read
+    from it), locale, focus, ``Context.search_k`` and — for ``user``-scoped intents (CACHE_SCOPE) — the
+    authenticated ``Context.user_id`` (never anything from the chat text). None for intents outside CACHE_SCOPE
+    and when ``evidence`` (this turn's tool results) records a side effect (SIDE_EFFECT_EVIDENCE). The cached
+    value carries its own evidence (see make_respond)."""
+    intent = state.get("intent", "")
+    scope = CACHE_SCOPE.get(intent)
+    if scope is None or any(e.get("kind") in SIDE_EFFECT_EVIDENCE for e in evidence):
+        return None
+    user = str(getattr(context, "user_id", "anonymous") or "anonymous") if scope == "user" else None
+    blob = json.dumps([agent, intent, state.get("request", ""), state.get("message", ""), state.get("locale", "en"),
+                       state.get("focus") or {}, getattr(context, "search_k", None), scope, user],
+                      sort_keys=True, ensure_ascii=False, default=str)
+    return f"answer:{ANSWER_CACHE_VERSION}:{scope}:" + hashlib.sha256(blob.encode()).hexdigest()
 
 
 ANSWER_TTL_S = 600
 """How long a remote writer's answer may be reused by the ``cached_answer`` degrade step (s)."""
-
-CACHEABLE_AGENTS = ("search", "recommend", "conversation")
-"""Answers that may be served from cache (order answers are personal and change with the order)."""
 
 
 def make_respond(deps: Deps, agent: str):
     """Node: the writer role turns the evidence into the answer; emits one AgentResult to ``results``.
 
     Last degrade step: with a remote writer and less time left than it typically needs, an answer cached for
-    the same question (answer_cache_key) is used together with the evidence it was written from
+    the same question (answer_cache_key: scoped to the customer for personalised intents, never for orders,
+    handoffs or any answer about a side effect) is used together with the evidence it was written from
     (``cached_answer``: items and the quality gate stay consistent with the text; facts may be up to the
     cache TTL old); otherwise the writer's chain falls to a smaller or the local template writer by itself.
-    Remote answers of cacheable agents are cached for ANSWER_TTL_S.
+    Remote answers with a cache key are cached for ANSWER_TTL_S.
     """
     writer = deps.models.writer
 
@@ -170,7 +194,7 @@ def make_respond(deps: Deps, agent: str):
                          instructions=critique.get("retry_instructions", "") if critique.get("ok", True) else "")
         budget = branch_budget(state, runtime.context)
         writer_ms = expected_ms(writer)
-        key = answer_cache_key(agent, state) if writer_ms > 0 and agent in CACHEABLE_AGENTS else None
+        key = answer_cache_key(agent, state, runtime.context, evidence) if writer_ms > 0 else None
         text = None
         calls: list[dict] = []
         if key and budget.remaining_ms() - RESERVE_MS < writer_ms:

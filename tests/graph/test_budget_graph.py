@@ -4,6 +4,7 @@ latency (asyncio.sleep) and scripted token usage (bench/model_latency.SimulatedC
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 
 import pytest
@@ -129,3 +130,59 @@ async def test_order_agent_acts_only_on_the_authenticated_user(deps, demo):
     assert shown and shown <= mine and other_order not in shown
     think = [c for c in out["usage"]["calls"] if c["role"] == "think:order"]
     assert think and think[0]["outcome"] == "ok"  # the injected call ran, scoped to `me` by runtime.context
+
+
+async def test_cached_answers_never_cross_customers(deps, demo):
+    """Recommendations are personalised (orders, stored likes): under the ``cached_answer`` fallback another
+    customer asking the same question gets their own picks, never the first customer's; the first customer still
+    gets their own cached answer back."""
+    a_user, b_user = sorted(demo)[:2]
+    a = sim_assistant(deps)
+    text = "Can you recommend a manga for me?"
+    first = await run_turn(a, text, "t-rc-a1", user=a_user)
+    assert first["agents"] == ["recommend"] and first["budget"]["degraded"] == []
+
+    b_short = await run_turn(a, text, "t-rc-b1", user=b_user, latency_budget_ms=1400)
+    assert "cached_answer" not in b_short["budget"]["degraded"], "B was served A's cached answer"
+    assert b_short["answer"] != first["answer"]
+    own_b = await run_turn(a, text, "t-rc-b2", user=b_user)
+    assert [i["mal_id"] for i in own_b["items"]] != [i["mal_id"] for i in first["items"]], "picks must differ"
+    assert b_short["items"] and [i["mal_id"] for i in b_short["items"]] == [i["mal_id"] for i in own_b["items"]][:len(b_short["items"])]
+
+    again_a = await run_turn(a, text, "t-rc-a2", user=a_user, latency_budget_ms=1400)
+    assert "cached_answer" in again_a["budget"]["degraded"]
+    assert again_a["answer"] == first["answer"] and again_a["items"] == first["items"]
+
+
+async def test_cached_answer_never_hands_out_an_escalation_ticket(deps, demo):
+    """A handoff answer carries the ticket the turn just opened: customer B (and A on a new thread) get their own
+    ticket id, never one cached from an earlier handoff."""
+    a_user, b_user = sorted(demo)[:2]
+    a = sim_assistant(deps)
+    text = "I want to talk to a human please"
+    first = await run_turn(a, text, "t-esc-a1", user=a_user)
+    assert first["agents"] == ["conversation"]
+    ticket_a = re.search(r"ESC-[0-9a-f]{12}", first["answer"]).group(0)
+    for user, thread in ((b_user, "t-esc-b1"), (a_user, "t-esc-a2")):
+        out = await run_turn(a, text, thread, user=user, latency_budget_ms=1400)
+        assert ticket_a not in out["answer"], (user, out["answer"])
+        assert "cached_answer" not in out["budget"]["degraded"]
+        assert re.search(r"ESC-[0-9a-f]{12}", out["answer"]), out["answer"]
+
+
+def test_answer_cache_key_scopes():
+    from core.context import Context
+    from nodes.specialist import answer_cache_key
+
+    ask = {"request": "something dark", "message": "something dark", "locale": "en", "focus": {}}
+    a, b = Context(user_id="u_a"), Context(user_id="u_b")
+    rec = {**ask, "intent": "recommend"}
+    assert answer_cache_key("recommend", rec, a) != answer_cache_key("recommend", rec, b)
+    assert answer_cache_key("recommend", rec, a) == answer_cache_key("recommend", rec, Context(user_id="u_a"))
+    search = {**ask, "intent": "search"}
+    assert answer_cache_key("search", search, a) == answer_cache_key("search", search, b)  # catalog facts are shared
+    assert answer_cache_key("search", search, a) != answer_cache_key("search", {**search, "message": "x"}, a)
+    assert answer_cache_key("order", {**ask, "intent": "order"}, a) is None
+    assert answer_cache_key("conversation", {**ask, "intent": "handoff"}, a) is None
+    assert answer_cache_key("conversation", {**ask, "intent": "faq"}, a,
+                            [{"kind": "escalation", "escalation_id": "ESC-1"}]) is None
