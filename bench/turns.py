@@ -6,6 +6,9 @@ FAQ, chitchat, follow-ups such as "what about the second one?") on N asyncio tas
 checkpointer (the baseline) and with the chosen checkpointer, the two phases alternating in blocks of turns
 (``run_interleaved``: the host's speed drifts), and reports throughput, CPU per turn,
 latency percentiles per turn index, bytes and rows written per turn, and the time to list a thread's history.
+Every report names the database's durability settings (``db_settings``: Postgres ``SHOW fsync`` /
+``synchronous_commit`` / ``full_page_writes``, SQLite ``PRAGMA journal_mode`` / ``synchronous``) and whether
+they are durable (``db_durable``), so a figure measured on a relaxed test server cannot pass for a real one.
 """
 
 from __future__ import annotations
@@ -166,6 +169,46 @@ def summarise(run: PhaseRun, backend: str, sessions: int, turns: int) -> dict:
     }
 
 
+# ---- database durability ----------------------------------------------------------------------------
+
+PG_DURABILITY_SETTINGS = ("fsync", "synchronous_commit", "full_page_writes")
+"""Postgres settings that decide what a commit costs and whether it survives a crash (PostgreSQL's defaults: on)."""
+
+SQLITE_SYNCHRONOUS = {0: "off", 1: "normal", 2: "full", 3: "extra"}
+
+
+async def pg_durability(pool: Any) -> dict[str, str]:
+    """``SHOW`` each of PG_DURABILITY_SETTINGS on one of ``pool``'s connections (what the benchmark's own
+    sessions run with): ``{"fsync": "on"|"off", "synchronous_commit": "on"|"off"|"local"|..., "full_page_writes": ...}``."""
+    out: dict[str, str] = {}
+    async with pool.connection() as conn, conn.cursor() as cur:
+        for name in PG_DURABILITY_SETTINGS:
+            await cur.execute(f"SHOW {name}")
+            row = await cur.fetchone()
+            out[name] = str(next(iter(row.values())) if isinstance(row, dict) else row[0])
+    return out
+
+
+def pg_is_durable(db: dict[str, str]) -> bool:
+    """True when a committed transaction survives a crash of the server or the host: fsync and full_page_writes
+    on, synchronous_commit anything but off."""
+    return db.get("fsync") == "on" and db.get("full_page_writes") == "on" and db.get("synchronous_commit", "off") != "off"
+
+
+async def sqlite_durability(conn: Any) -> dict[str, str]:
+    """``PRAGMA journal_mode`` and ``PRAGMA synchronous`` of an aiosqlite connection:
+    ``{"journal_mode": "wal"|"delete"|..., "synchronous": "off"|"normal"|"full"|"extra"}``."""
+    journal = (await (await conn.execute("PRAGMA journal_mode")).fetchone())[0]
+    sync = (await (await conn.execute("PRAGMA synchronous")).fetchone())[0]
+    return {"journal_mode": str(journal).lower(), "synchronous": SQLITE_SYNCHRONOUS.get(int(sync), str(sync))}
+
+
+def sqlite_is_durable(db: dict[str, str]) -> bool:
+    """True when a commit is synced before it returns (synchronous FULL or EXTRA; NORMAL in WAL mode may lose
+    the last commits on power loss)."""
+    return db.get("synchronous") in ("full", "extra")
+
+
 # ---- storage measurements ----------------------------------------------------------------------------
 
 PG_TABLES = ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
@@ -298,15 +341,19 @@ async def run_turns_bench(backend: str, sessions: int, turns: int, *, settings: 
         if persistence is None:
             base = summarise(await run_sessions(plain, users, scripts, checkpointed=False), "none", sessions, turns)
             base.update(checkpoint_bytes_per_turn=0, checkpoint_writes_per_turn=0, history_ms=None)
-            return {**base, "durability": None, "baseline": dict(base)}
+            return {**base, "durability": None, "db_settings": None, "db_durable": None, "baseline": dict(base)}
 
         graph = build_supervisor(deps).compile(checkpointer=persistence.checkpointer, store=persistence.store,
                                                name="mangaassist")
         if backend == "postgres":
             measure = lambda ids=None: pg_storage(persistence.pool, ids)  # noqa: E731
+            db_settings = await pg_durability(persistence.pool)
+            db_durable = pg_is_durable(db_settings)
         else:
             conn, path = persistence.checkpointer.conn, tmp / "checkpoints.sqlite"
             measure = lambda ids=None: sqlite_storage(conn, path, ids)  # noqa: E731
+            db_settings = await sqlite_durability(conn)
+            db_durable = sqlite_is_durable(db_settings)
         before = await measure()
         base_run, run = await run_interleaved([(plain, False), (graph, True)], users, scripts, durability=durability,
                                               rounds=rounds)
@@ -318,6 +365,8 @@ async def run_turns_bench(backend: str, sessions: int, turns: int, *, settings: 
         report = summarise(run, backend, sessions, turns)
         report.update(
             durability=durability,
+            db_settings=db_settings,
+            db_durable=db_durable,
             tuned=tuned,
             checkpoint_bytes_per_turn=round((after["physical_bytes"] - before["physical_bytes"]) / done, 1),
             checkpoint_logical_bytes_per_turn=round(after["logical_bytes"] / done, 1),
@@ -342,7 +391,8 @@ async def run_turns_bench(backend: str, sessions: int, turns: int, *, settings: 
 
 
 def render_table(report: dict) -> Any:
-    """A rich Table comparing the checkpointed phase with the no-checkpointer baseline."""
+    """A rich Table comparing the checkpointed phase with the no-checkpointer baseline; its first row names the
+    database's durability settings, and a caption warns when they are relaxed (``db_durable`` False)."""
     from rich.table import Table
 
     base = report.get("baseline") or {}
@@ -352,6 +402,13 @@ def render_table(report: dict) -> Any:
     table.add_column("metric")
     table.add_column(report["backend"], justify="right")
     table.add_column("no checkpointer", justify="right")
+    db = report.get("db_settings")
+    if db:
+        table.add_row("database durability", " ".join(f"{k}={v}" for k, v in db.items()), "")
+    if report.get("db_durable") is False:
+        table.caption = ("RELAXED durability: commits are not synced to disk, so these figures are not those of a "
+                         "real server; publish only figures measured with the defaults (fsync, synchronous_commit, "
+                         "full_page_writes on: `bash scripts/services.sh start pg-durable`, BENCH_DATABASE_URL)")
     rows = [("turns/s", "turns_per_s"), ("p50 ms", "p50_ms"), ("p99 ms", "p99_ms"), ("CPU ms/turn (this process)", "cpu_ms_per_turn")]
     for label, key in rows:
         table.add_row(label, str(report.get(key)), str(base.get(key, "")))

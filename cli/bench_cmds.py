@@ -23,7 +23,8 @@ def register(app: typer.Typer, eval_app: typer.Typer, bench_app: typer.Typer) ->
     ) -> None:
         """Run the supervisor graph on N concurrent sessions x M turns with the chosen checkpointer and, in the
         same run, with no checkpointer; print a table and one JSON line (turns_per_s, p50/p99 ms,
-        p50_ms_by_turn, checkpoint bytes and rows per turn, history_ms, baseline)."""
+        p50_ms_by_turn, checkpoint bytes and rows per turn, history_ms, baseline, and the database's durability
+        settings: db_settings, db_durable). Publish only figures measured with db_durable true."""
         from bench.turns import BACKENDS, render_table, run_turns_bench
         from core.settings import get_settings
         from tools.backends.persistence import DURABILITY_MODES
