@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     small_model: str = Field("anthropic.claude-3-haiku-20240307-v1:0", description="The smaller model a large-model role falls back to (Sonnet → Haiku).")
     model_prices: dict[str, tuple[float, float]] = Field(
         default_factory=lambda: {"haiku": (0.25, 1.25), "sonnet": (3.0, 15.0)},
-        description="USD per 1M (input, output) tokens; a key matches a model id that contains it (longest key wins).")
+        description="USD per 1M (input, output) tokens; a key matches a model id that contains it (longest key wins). Setting it replaces the default map; a remote model no key matches is a start-up error while any USD budget is finite (docs/bedrock.md).")
     model_expected_ms: dict[str, float] = Field(
         default_factory=lambda: {"haiku": 400.0, "sonnet": 1500.0},
         description="Typical latency of one call (ms) per model key; a tier is skipped when less time than this is left.")

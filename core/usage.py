@@ -3,7 +3,8 @@
 Prices are USD per 1M tokens (``Settings.model_prices``, e.g. Haiku 0.25/1.25, Sonnet 3/15, the published
 Bedrock on-demand prices of Claude 3 Haiku and Claude 3.5 Sonnet). Token counts come from the provider's
 ``usage`` block (Converse ``usage.inputTokens``/``outputTokens``, surfaced by LangChain as
-``AIMessage.usage_metadata``); local models cost 0.
+``AIMessage.usage_metadata``); local models cost 0. A remote model with no price cannot run while a USD
+budget is set (start-up error).
 """
 
 from __future__ import annotations
@@ -13,12 +14,18 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Mapping
 
 
-def price_of(model: str, prices: Mapping[str, tuple[float, float]]) -> tuple[float, float]:
+def find_price(model: str, prices: Mapping[str, tuple[float, float]]) -> tuple[float, float] | None:
     """(input, output) USD per 1M tokens of ``model``: the longest key of ``prices`` contained in the
-    model id (case-insensitive); (0, 0) for unknown and local models."""
+    model id (case-insensitive); None when no key matches (an unpriced model)."""
     m = model.lower()
     best = max((k for k in prices if k.lower() in m), key=len, default=None)
-    return tuple(prices[best]) if best else (0.0, 0.0)  # type: ignore[return-value]
+    return (float(prices[best][0]), float(prices[best][1])) if best else None
+
+
+def price_of(model: str, prices: Mapping[str, tuple[float, float]]) -> tuple[float, float]:
+    """``find_price`` or (0, 0) for local models (remote models without a price are refused at start-up
+    while a USD budget applies: tools/backends/models/bedrock.check_prices)."""
+    return find_price(model, prices) or (0.0, 0.0)
 
 
 def cost_usd(model: str, input_tokens: int, output_tokens: int, prices: Mapping[str, tuple[float, float]]) -> float:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, AsyncIterator, Iterator, Mapping, Sequence
 
@@ -27,6 +28,7 @@ from core.deps import Models
 from core.errors import ConfigurationError
 from core.ports import Critique, Plan, RouterDecision
 from core.settings import Settings
+from core.usage import find_price
 from nodes.prompts import agent_messages, critic_messages, planner_messages, review_messages, router_messages
 from tools.backends.models.resilience import CircuitBreaker, FallbackChain, MalformedOutput, Tier
 
@@ -67,6 +69,34 @@ def check_credentials(settings: Settings) -> None:
             "or use MANGAASSIST_PROFILE=local")
 
 
+def remote_models(settings: Settings) -> list[str]:
+    """Every remote model id the profile may call: the five roles' models and, when a large role
+    (planner, writer) uses another model, ``small_model`` (its fallback)."""
+    roles = [settings.router_model, settings.critic_model, settings.planner_model, settings.writer_model,
+             settings.agent_model]
+    if any(m != settings.small_model for m in (settings.planner_model, settings.writer_model)):
+        roles.append(settings.small_model)
+    return list(dict.fromkeys(roles))
+
+
+def check_prices(settings: Settings) -> None:
+    """Raise ConfigurationError when a remote model has no price (``Settings.model_prices``, USD per 1M
+    tokens) while a USD budget (turn, session or user-day; ``inf`` = none) is set: its calls would be billed
+    as $0 and the budget would silently stop applying. No network call."""
+    budgets = {"MANGAASSIST_USD_BUDGET_TURN": settings.usd_budget_turn,
+               "MANGAASSIST_USD_BUDGET_SESSION": settings.usd_budget_session,
+               "MANGAASSIST_USD_BUDGET_USER_DAY": settings.usd_budget_user_day}
+    capped = [f"{k}={v:g}" for k, v in budgets.items() if math.isfinite(v)]
+    unpriced = [m for m in remote_models(settings) if find_price(m, settings.model_prices) is None]
+    if capped and unpriced:
+        raise ConfigurationError(
+            f"no price for model(s) {', '.join(unpriced)} while a USD budget is set ({', '.join(capped)}): their calls "
+            "would count as $0. Set MANGAASSIST_MODEL_PRICES to a JSON map of model-id substring -> [input, output] "
+            'USD per 1M tokens covering every configured model (it replaces the default map), e.g. '
+            '\'{"haiku": [0.25, 1.25], "sonnet": [3, 15], "gpt-4o-mini": [0.15, 0.6]}\', '
+            "or set the three MANGAASSIST_USD_BUDGET_* to inf (no USD caps). See docs/bedrock.md")
+
+
 def runtime_client(settings: Settings, region: str) -> Any:
     """A boto3 ``bedrock-runtime`` client for ``region`` with our timeouts and botocore retries off."""
     import boto3
@@ -78,12 +108,14 @@ def runtime_client(settings: Settings, region: str) -> Any:
 
 
 def chat_model(model: str, settings: Settings, region: str, client: Any = None, streaming: bool = True) -> BaseChatModel:
-    """The chat model for ``model``: ``provider:model`` → ``init_chat_model``; otherwise ChatBedrockConverse
-    on ``client`` (built by ``runtime_client`` when None) with temperature 0 and ``model_max_tokens``."""
+    """The chat model for ``model``: ``provider:model`` → ``init_chat_model`` (timeout ``model_timeout_s``,
+    the client's own retries off: retries and fallbacks are ours); otherwise ChatBedrockConverse on
+    ``client`` (built by ``runtime_client`` when None). Temperature 0 and ``model_max_tokens`` for both."""
     if is_provider_model(model):
         from langchain.chat_models import init_chat_model
 
-        return init_chat_model(model, temperature=0, max_tokens=settings.model_max_tokens, timeout=settings.model_timeout_s)
+        return init_chat_model(model, temperature=0, max_tokens=settings.model_max_tokens, timeout=settings.model_timeout_s,
+                               max_retries=0)
     from langchain_aws import ChatBedrockConverse
 
     return ChatBedrockConverse(model=model, region_name=region, client=client or runtime_client(settings, region),
@@ -373,9 +405,10 @@ def build_bedrock_models(settings: Settings, fallback: Models, *, clients: Mappi
 
     ``clients`` maps region → bedrock-runtime client (tests pass Stubber-wrapped clients); ``chat_factory``
     ``(model, region, streaming) → BaseChatModel`` replaces model construction entirely (scripted models in
-    tests and benchmarks). Without either, AWS credentials are checked first: ConfigurationError names
-    what is missing (the CLI exits with code 2).
+    tests and benchmarks). Prices are checked first (``check_prices``), then, without either, AWS credentials
+    when a role uses Bedrock: ConfigurationError names what is missing (the CLI exits with code 2).
     """
+    check_prices(settings)
     uses_bedrock = not all(is_provider_model(m) for m in (settings.router_model, settings.critic_model,
                                                           settings.planner_model, settings.writer_model,
                                                           settings.agent_model))

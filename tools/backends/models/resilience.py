@@ -35,6 +35,7 @@ from botocore.exceptions import (
 from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
+from langchain_core import exceptions as lc_exceptions
 from langchain_core.exceptions import OutputParserException
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, stop_before_delay, wait_exponential_jitter
@@ -74,9 +75,69 @@ class ModelTimeout(Exception):
     fault of the model, kind ``read_timeout`` (retried, counted by the breaker)."""
 
 
+LC_MODEL_ERRORS: tuple[tuple[type, str], ...] = tuple(
+    (cls, kind) for name, kind in (
+        ("ModelRateLimitError", "throttled"), ("ModelAPIError", "service"), ("ModelTimeoutError", "read_timeout"),
+        ("ModelConnectionError", "connection"), ("ModelAuthenticationError", "auth"),
+        ("ModelPermissionDeniedError", "auth"), ("ContextOverflowError", "invalid_request"),
+        ("ModelInvalidRequestError", "invalid_request"), ("ModelNotFoundError", "invalid_request"),
+        ("ModelRefusalError", "malformed"))
+    if isinstance(cls := getattr(lc_exceptions, name, None), type))
+"""LangChain's provider-independent model errors (langchain-core >= 1.8; integrations raise subclasses that
+also inherit the provider SDK's exception), most specific first."""
+
+ERROR_TYPE_NAMES: Mapping[str, str] = {
+    # openai / anthropic / groq / mistral / fireworks SDKs (Stainless clients) and their LangChain wrappers
+    "RateLimitError": "throttled", "OverloadedError": "service", "InternalServerError": "service",
+    "ServiceUnavailableError": "service", "APITimeoutError": "read_timeout", "APIConnectionError": "connection",
+    "AuthenticationError": "auth", "PermissionDeniedError": "auth",
+    # httpx (most providers' HTTP layer): a connect timeout never reached the model
+    "ConnectTimeout": "connection", "ReadTimeout": "read_timeout", "WriteTimeout": "read_timeout",
+    "PoolTimeout": "read_timeout", "TimeoutException": "read_timeout", "ConnectError": "connection",
+    "RemoteProtocolError": "connection", "NetworkError": "connection", "TransportError": "connection",
+    # aiohttp / requests
+    "ServerTimeoutError": "read_timeout", "ClientConnectionError": "connection", "ServerDisconnectedError": "connection",
+    "Timeout": "read_timeout",
+}
+"""Exception class names → kind, matched along the exception's MRO (most specific class first), so providers
+are classified without importing their packages."""
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status an exception carries, duck-typed: ``exc.status_code`` (openai, anthropic, cohere,
+    mistral, ollama), ``exc.response.status_code`` (httpx.HTTPStatusError, requests), ``exc.http_status`` or
+    an integer ``exc.code`` (google-genai, urllib); only values 100–599 count. None when there is none."""
+    for value in (getattr(exc, "status_code", None), getattr(getattr(exc, "response", None), "status_code", None),
+                  getattr(exc, "http_status", None), getattr(exc, "code", None)):
+        if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599:
+            return value
+    return None
+
+
+def status_kind(status: int) -> str | None:
+    """Error kind of an HTTP status: 429 throttled, 408 read_timeout, 401/403 auth, other 4xx
+    invalid_request, 5xx (529 = overloaded included) service; None below 400."""
+    if status == 429:
+        return "throttled"
+    if status == 408:
+        return "read_timeout"
+    if status in (401, 403):
+        return "auth"
+    if status >= 500:
+        return "service"
+    if status >= 400:
+        return "invalid_request"
+    return None
+
+
 def error_kind(exc: BaseException) -> str | None:
     """Fallback-worthy error kind of ``exc``: throttled, service, read_timeout, timeout, connection,
-    malformed, auth, invalid_request; None for anything else (propagates)."""
+    malformed, auth, invalid_request; None for anything else (propagates).
+
+    ``timeout`` is only the turn's own deadline (DeadlineExceeded). Bedrock errors are read from botocore;
+    any other LangChain provider by LangChain's model-error types, the HTTP status the exception carries
+    (``http_status``), then its class names (``ERROR_TYPE_NAMES``: openai/anthropic SDKs, httpx, aiohttp,
+    requests), then the built-in ConnectionError / TimeoutError (the client's own timeout)."""
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
         if code in THROTTLING_CODES:
@@ -90,12 +151,25 @@ def error_kind(exc: BaseException) -> str | None:
         return "read_timeout"
     if isinstance(exc, (ConnectTimeoutError, BotoConnectionError)):
         return "connection"
-    if isinstance(exc, (DeadlineExceeded, asyncio.TimeoutError, TimeoutError)):
+    if isinstance(exc, DeadlineExceeded):
         return "timeout"
     if isinstance(exc, (MalformedOutput, OutputParserException, ValidationError, json.JSONDecodeError)):
         return "malformed"
     if isinstance(exc, NoCredentialsError):
         return "auth"
+    for cls, kind in LC_MODEL_ERRORS:
+        if isinstance(exc, cls):
+            return kind
+    status = http_status(exc)
+    if status is not None and (kind := status_kind(status)) is not None:
+        return kind
+    for cls in type(exc).__mro__:
+        if cls.__name__ in ERROR_TYPE_NAMES:
+            return ERROR_TYPE_NAMES[cls.__name__]
+    if isinstance(exc, ConnectionError):
+        return "connection"
+    if isinstance(exc, TimeoutError):  # a client's own timeout: the turn's deadline is DeadlineExceeded
+        return "read_timeout"
     return None
 
 
