@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from langchain_core.tools import BaseTool, tool
 from langgraph.prebuilt import ToolRuntime
 from pydantic import BaseModel, Field
@@ -42,7 +44,7 @@ def make_recommend_tools(deps: Deps) -> list[BaseTool]:
         user_id = getattr(runtime.context, "user_id", "anonymous")
         seeds: dict[int, float] = {}
         for title in liked_titles or []:
-            hits = deps.index.search(title, k=1)
+            hits = await asyncio.to_thread(deps.index.search, title, k=1)  # CPU (or pgvector/OpenSearch I/O)
             if hits and hits[0].score >= MIN_SEED_SCORE:
                 seeds[hits[0].mal_id] = 10.0
         history = dict(seeds)
@@ -60,7 +62,8 @@ def make_recommend_tools(deps: Deps) -> list[BaseTool]:
                     history.setdefault(line.mal_id, 8.0)
         except Exception:  # noqa: BLE001 - anonymous users have no orders; history is optional
             pass
-        recs = deps.recommender.recommend(history=list(history.items()), liked_text=preferences, k=k)
+        recs = await asyncio.to_thread(deps.recommender.recommend, history=list(history.items()),
+                                       liked_text=preferences, k=k)  # CPU-bound scoring, off the event loop
         items = []
         for r in recs:
             it = deps.catalog.get(r.mal_id)

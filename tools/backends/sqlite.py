@@ -11,9 +11,11 @@ async def open_sqlite(path: Path, *, foreign_keys: bool = False) -> Any:
     """An aiosqlite connection to ``path`` (parent folder created) in autocommit mode (``isolation_level=None``:
     callers run explicit BEGIN/COMMIT), rows as ``sqlite3.Row``, WAL journal, 5 s busy timeout, and
     ``PRAGMA foreign_keys=ON`` when asked. Raises sqlite3.Error if the file cannot be opened."""
+    import asyncio
+
     import aiosqlite
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)  # file-system I/O: off the event loop
     conn = await aiosqlite.connect(path, isolation_level=None)
     conn.row_factory = sqlite3.Row
     await conn.execute("PRAGMA journal_mode=WAL")
