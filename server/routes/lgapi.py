@@ -11,8 +11,9 @@ What differs from the hosted server, on purpose:
   Other Context fields (locale, search_k, ...) may be overridden through ``context``.
 - Threads must be created first (``POST /threads``, or ``if_not_exists: "create"`` on a run); another user's thread
   answers 404 on every route, exactly like an unknown one.
-- Double texting: one run per thread (RunGuard). A run while another is in flight is 409 ``thread_busy`` whatever
-  ``multitask_strategy`` says: "interrupt", "rollback" and "enqueue" are not supported and behave as "reject".
+- Double texting: one run per thread (RunGuard). ``multitask_strategy`` may be omitted or "reject": a run while
+  another is in flight is 409 ``thread_busy``. "interrupt", "rollback" and "enqueue" are not implemented and are
+  refused with 422 ``invalid_input`` naming what is supported (before anything runs or is created).
 - Token streaming: stream modes ``messages``/``messages-tuple`` always carry the tokens of models running inside
   specialist subgraphs (our writer lives there); other modes include subgraph events only with
   ``stream_subgraphs: true`` (event names ``mode|<namespace>``).
@@ -38,7 +39,17 @@ from fastapi.responses import Response, StreamingResponse
 from langchain_core.messages import BaseMessage, BaseMessageChunk, HumanMessage, message_chunk_to_message
 from langgraph.errors import InvalidUpdateError
 from langgraph.types import Command, Interrupt, Send, StateSnapshot
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from core.context import Context
 from core.errors import MangaAssistError, UnknownThread
@@ -55,6 +66,9 @@ ASSISTANT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, GRAPH_ID))
 """Stable assistant id derived from the graph id (UUID5 in the URL namespace)."""
 STREAM_MODES = ("values", "updates", "messages", "messages-tuple", "debug", "tasks", "checkpoints", "custom")
 """Stream modes served; ``events`` is not."""
+MULTITASK_STRATEGIES = ("reject",)
+"""Double-texting strategies served: "reject" (a second run while one is in flight is 409 ``thread_busy``). The
+Agent Server's "interrupt", "rollback" and "enqueue" are refused with 422 until they are implemented."""
 _CONTEXT = TypeAdapter(Context)
 _STARTED_AT = datetime.now(UTC).isoformat()
 
@@ -202,13 +216,24 @@ class RunCreate(_Body):
     checkpoint_id: str | None = None
     interrupt_before: Literal["*"] | list[str] | None = None
     interrupt_after: Literal["*"] | list[str] | None = None
-    multitask_strategy: Literal["reject", "interrupt", "rollback", "enqueue"] | None = None
+    multitask_strategy: Literal["reject"] | None = None
     if_not_exists: Literal["create", "reject"] | None = None
     on_disconnect: Literal["cancel", "continue"] | None = None
     on_completion: Literal["delete", "keep"] | None = None
     durability: Literal["sync", "async", "exit"] | None = None
     webhook: str | None = None
     after_seconds: float | None = None
+
+    @field_validator("multitask_strategy", mode="before")
+    @classmethod
+    def _served_strategy(cls, value: Any) -> Any:
+        """Refuse a strategy we do not implement rather than silently acting as "reject" (422 naming the supported)."""
+        if value is None or value in MULTITASK_STRATEGIES:
+            return value
+        raise PydanticCustomError(
+            "unsupported_multitask_strategy",
+            "{value} is not supported; supported: {supported} (a run while another is in flight is 409 thread_busy)",
+            {"value": repr(value)[:40], "supported": ", ".join(repr(v) for v in MULTITASK_STRATEGIES)})
 
 
 def _invalid(message: str) -> ApiError:

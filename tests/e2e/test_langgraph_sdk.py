@@ -274,3 +274,16 @@ async def test_sdk_interrupt_resume_cancel_and_isolation(server):
         await client.threads.get(tid)
     with pytest.raises(ConflictError):
         await client.threads.create(thread_id=mt)  # taken (by mallory): 409, whoever owns it
+
+
+async def test_sdk_unimplemented_multitask_strategy_is_422_not_a_silent_reject(server):
+    client = get_client(url=server["url"], api_key=server["keys"]["u_aiko"])
+    tid = (await client.threads.create())["thread_id"]
+    for strategy in ("enqueue", "interrupt", "rollback"):
+        with pytest.raises(httpx.HTTPStatusError) as err:
+            await client.runs.wait(tid, "mangaassist", input=_user("find Monster"), multitask_strategy=strategy)
+        assert err.value.response.status_code == 422
+        assert "supported: 'reject'" in err.value.response.json()["error"]["message"]
+    assert (await client.threads.get_state(tid))["checkpoint"] is None, "nothing ran"
+    done = await client.runs.wait(tid, "mangaassist", input=_user("find Monster"), multitask_strategy="reject")
+    assert "Monster" in done["answer"]

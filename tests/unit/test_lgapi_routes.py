@@ -165,6 +165,24 @@ def test_bad_run_bodies_are_422(api, body, fragment):
     assert client.get(f"/threads/{tid}/state", headers=H(keys, "u_ben")).json()["checkpoint"] is None, "nothing ran"
 
 
+@pytest.mark.parametrize("strategy", ["enqueue", "interrupt", "rollback"])
+def test_unimplemented_multitask_strategies_are_422_naming_what_is_supported(api, strategy):
+    # they were accepted and silently acted as "reject"
+    client, _, keys = api
+    h = H(keys, "u_ben")
+    tid = new_thread(client, keys)
+    before = {t["thread_id"] for t in client.post("/threads/search", json={"limit": 1000}, headers=h).json()}
+    body = {"assistant_id": "mangaassist", "input": user_input("find Monster"), "multitask_strategy": strategy}
+    for path in (f"/threads/{tid}/runs/wait", f"/threads/{tid}/runs/stream", "/runs/wait", "/runs/stream"):
+        msg = assert_envelope(client.post(path, json=body, headers=h), 422, "invalid_input")["message"]
+        assert f"multitask_strategy: {strategy!r} is not supported" in msg and "supported: 'reject'" in msg, msg
+    assert client.get(f"/threads/{tid}/state", headers=h).json()["checkpoint"] is None, "nothing ran"
+    after = {t["thread_id"] for t in client.post("/threads/search", json={"limit": 1000}, headers=h).json()}
+    assert after == before, "no temporary thread was created"
+    ok = client.post(f"/threads/{tid}/runs/wait", json={**body, "multitask_strategy": "reject"}, headers=h)
+    assert ok.status_code == 200 and "Monster" in ok.json()["answer"]
+
+
 @pytest.mark.parametrize("path,body", [
     ("/threads/{tid}/history", {"metadata": {"": {"a\x00b": 1}}}),
     ("/threads/{tid}/history", {"metadata": {"source": "lo\x00op"}}),
@@ -225,8 +243,11 @@ def test_second_run_while_one_is_in_flight_is_409(api):
     try:
         body = {"assistant_id": "mangaassist", "input": user_input("find Monster")}
         assert_envelope(client.post(f"/threads/{tid}/runs/wait", json=body, headers=H(keys, "u_ben")), 409, "thread_busy")
-        assert_envelope(client.post(f"/threads/{tid}/runs/stream", json={**body, "multitask_strategy": "enqueue"},
+        assert_envelope(client.post(f"/threads/{tid}/runs/stream", json={**body, "multitask_strategy": "reject"},
                                     headers=H(keys, "u_ben")), 409, "thread_busy")
+        # a strategy we do not implement is refused as such, not silently treated as "reject"
+        assert_envelope(client.post(f"/threads/{tid}/runs/stream", json={**body, "multitask_strategy": "enqueue"},
+                                    headers=H(keys, "u_ben")), 422, "invalid_input")
         assert_envelope(client.post(f"/threads/{tid}/state", json={"values": {"answer": "x"}},
                                     headers=H(keys, "u_ben")), 409, "thread_busy")
         assert client.get(f"/threads/{tid}", headers=H(keys, "u_ben")).json()["status"] == "busy"
