@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 
 import joblib
@@ -35,8 +36,8 @@ class CountingEncoder:
 def _router_dir(tmp_path, key="k1", encoder="e5", sklearn=None, name="models"):
     d = tmp_path / name
     d.mkdir()
-    f = d / f"local_router-{key}.joblib"
-    joblib.dump({"a router": 1}, f)
+    f = d / f"local_router-{key}.pkl"
+    f.write_bytes(pickle.dumps({"a router": 1}))
     ShippedArtifacts(d).write_manifest({"router": {
         "file": f.name, "cache_key": key, "encoder": encoder, "sklearn": sklearn or package_version("scikit-learn"),
         "sha256": sha256_file(f), "bytes": f.stat().st_size}})

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-import joblib
 
 from tools.backends import router_data
 from tools.backends.catalog import load_catalog
@@ -41,9 +40,10 @@ def check_artifacts(shipped: ShippedArtifacts | None = None) -> list[str]:
 
 def _dump_atomic(obj: Any, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
     try:
-        joblib.dump(obj, tmp, compress=3)
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -69,9 +69,9 @@ def build_artifacts(model_dir: Path, shipped: ShippedArtifacts | None = None) ->
         router = LocalRouter.train(router_data.build_dataset(), encoder=encoder, embedding_cache=cache,
                                    progress=progress)
     key = LocalRouter.cache_key(ROUTER_ENCODER)
-    router_file = directory / f"local_router-{key}.joblib"
+    router_file = directory / f"local_router-{key}.pkl"
     _dump_atomic(router, router_file)
-    for old in directory.glob("local_router-*.joblib"):
+    for old in [*directory.glob("local_router-*.joblib"), *directory.glob("local_router-*.pkl")]:
         if old != router_file:
             old.unlink()
     emb_file = directory / f"title-embeddings-{MODEL_NAME}.npz"
