@@ -1,8 +1,10 @@
 """Order-agent tools: list, status, cancel and return, always scoped to the authenticated user.
 
-Changing actions (cancel, return) pause the graph with ``interrupt()`` for the customer's confirmation
-and carry an idempotency key derived from the thread, so a resumed or replayed thread never applies
-them twice (the repository records each key once, in the same transaction as the change).
+Changing actions (cancel, return) are first checked against the repository's rules (``check_action``:
+status and the 30-day return window), so a refusal is answered at once, without a confirmation; allowed
+ones pause the graph with ``interrupt()`` for the customer's confirmation and carry an idempotency key
+derived from the thread, so a resumed or replayed thread never applies them twice (the repository
+records each key once, in the same transaction as the change).
 """
 
 from __future__ import annotations
@@ -16,10 +18,8 @@ from pydantic import BaseModel, Field
 
 from core.context import Context
 from core.deps import Deps
-from core.errors import OrderActionNotAllowed, OrderError, OrderNotFound
+from core.errors import OrderError, OrderNotFound
 from core.lang import parse_confirmation
-
-RETURN_WINDOW_DAYS = 30
 
 PROMPTS = {
     ("cancel", "en"): "Cancel order {order_id} ({titles}, ¥{total:,})? Reply yes or no.",
@@ -83,9 +83,7 @@ def make_order_tools(deps: Deps) -> list[BaseTool]:
     async def _confirmed_action(action: str, order_id: str, runtime: ToolRuntime[Context], reason: str = "") -> tuple[str, dict]:
         user_id = _user(runtime)
         order = await deps.orders.get_order(user_id, order_id)
-        allowed = {"cancel": ("processing",), "return": ("delivered",)}[action]
-        if order.status not in allowed:
-            raise OrderActionNotAllowed(order.order_id, action, order.status)
+        deps.orders.check_action(order, action)  # the repository's rules (30-day window included), before asking
         locale = (runtime.state or {}).get("locale", "en")
         titles = ", ".join(i.title + (f" vol {i.volume}" if i.volume else "") for i in order.items[:3])
         prompt = PROMPTS[(action, locale if locale == "ja" else "en")].format(

@@ -69,6 +69,21 @@ async def test_order_status_only_own_orders(assistant, demo):
     assert other["orders"] == [] and "couldn't find" in other["answer"].lower() or "見つかりません" in other["answer"]
 
 
+async def test_return_past_the_window_is_refused_up_front_without_interrupt(assistant, deps):
+    from datetime import UTC, datetime, timedelta
+
+    from tools.backends.orders_repo import RETURN_WINDOW_DAYS
+
+    orders = await deps.orders.list_orders("u_chloe")
+    old = next(o for o in orders if o.status == "delivered"
+               and datetime.now(UTC) - datetime.fromisoformat(o.delivered_at) > timedelta(days=RETURN_WINDOW_DAYS))
+    out = await assistant.turn(f"I want to return order {old.order_id}", user_id="u_chloe")
+    assert out["interrupt"] is None  # never asked to confirm a return the store would refuse
+    assert f"Order {old.order_id} is delivered, so it can't be returned" in out["answer"]
+    assert "within 30 days" in out["answer"]
+    assert (await deps.orders.get_order("u_chloe", old.order_id)).status == "delivered"
+
+
 async def test_conversation_faq_chitchat_handoff_out_of_scope(assistant, deps):
     faq = await assistant.turn("How much does shipping cost?", user_id="u_ben")
     assert faq["intents"] == ["faq"] and "¥" in faq["answer"]

@@ -224,6 +224,22 @@ async def test_return_window_boundary_is_30_days_after_delivery(backend, clock):
     assert (await repo.request_return("u_ben", order.order_id, "on-time")).status == "returned"
 
 
+async def test_check_action_applies_the_store_rules_at_the_repository_clock_and_writes_nothing(backend, clock):
+    repo, query = backend
+    old = await repo.get_order("u_aiko", _first(SEED.orders, "u_aiko", "delivered", returnable=False).order_id)
+    recent = await repo.get_order("u_aiko", _first(SEED.orders, "u_aiko", "delivered", returnable=True).order_id)
+    with pytest.raises(OrderActionNotAllowed, match="30-day return window ended"):
+        repo.check_action(old, "return")
+    assert repo.check_action(recent, "return") == ("returned", recent.total_jpy)
+    with pytest.raises(OrderActionNotAllowed, match="already been delivered"):
+        repo.check_action(recent, "cancel")
+    clock.now = datetime.fromisoformat(recent.delivered_at) + timedelta(days=RETURN_WINDOW_DAYS, seconds=1)
+    with pytest.raises(OrderActionNotAllowed, match="30-day return window ended"):
+        repo.check_action(recent, "return")  # the repository's clock, not the wall clock
+    assert await query("SELECT * FROM order_actions") == [] and await query("SELECT * FROM returns") == []
+    assert (await repo.get_order("u_aiko", recent.order_id)).status == "delivered"
+
+
 async def test_concurrent_duplicate_cancels_apply_once(backend):
     repo, query = backend
     order = _first(SEED.orders, "u_daichi", "processing")

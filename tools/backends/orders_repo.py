@@ -310,6 +310,12 @@ class _OrdersRepositoryBase(ABC):
 
     # -- changing actions --
 
+    def check_action(self, order: Order, action: str) -> tuple[str, int]:
+        """The store rules (module function ``check_action``) at this repository's clock, writing nothing:
+        (resulting status, refund in JPY). Tools call it before asking the customer to confirm, so a refusal
+        (e.g. a return past the 30-day window) is told up front. Raises OrderActionNotAllowed."""
+        return check_action(order, action, self._clock())
+
     async def cancel(self, user_id: str, order_id: str, idempotency_key: str) -> ActionResult:
         """Cancel a ``processing`` order of ``user_id`` exactly once per ``idempotency_key``; refund = order total (JPY).
 
