@@ -42,6 +42,14 @@ def register(app: typer.Typer, eval_app: typer.Typer, bench_app: typer.Typer) ->
         from server.logs import configure_json_logging
 
         settings = get_settings()
+        if settings.profile == "bedrock":  # fail with exit 2 here, not inside the worker's lifespan (uvicorn: exit 3)
+            from core.errors import ConfigurationError
+            from tools.backends.models.bedrock import check_startup
+
+            try:
+                check_startup(settings)
+            except ConfigurationError as exc:
+                fail(str(exc))
         if workers > 1 and not settings.redis_url:
             typer.echo("warning: several workers without REDIS_URL: double-texting checks, WebSocket fan-out and "
                        "cancellation only work within one worker", err=True)

@@ -224,3 +224,21 @@ def test_cli_exits_2_for_an_unpriced_model(monkeypatch, tmp_path):
     assert result.exit_code == 2, result.output
     assert "no price for model(s) openai:gpt-4o-mini" in result.output and "MANGAASSIST_MODEL_PRICES" in result.output
     assert "Traceback" not in result.output
+
+
+def test_serve_exits_2_for_an_unpriced_model_before_starting_the_server(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from core.settings import get_settings
+
+    env = {"MANGAASSIST_PROFILE": "bedrock", "MANGAASSIST_WRITER_MODEL": MINI, "MANGAASSIST_DATA_DIR": str(tmp_path),
+           "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"}
+    monkeypatch.delenv("MANGAASSIST_MODEL_PRICES", raising=False)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["serve", "--port", "1"], env=env)
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2, result.output
+    assert "no price for model(s) openai:gpt-4o-mini" in result.output

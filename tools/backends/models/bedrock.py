@@ -97,6 +97,19 @@ def check_prices(settings: Settings) -> None:
             "or set the three MANGAASSIST_USD_BUDGET_* to inf (no USD caps). See docs/bedrock.md")
 
 
+def uses_bedrock(settings: Settings) -> bool:
+    """True when some role's model is a Bedrock id (not ``provider:model``)."""
+    return not all(is_provider_model(m) for m in remote_models(settings))
+
+
+def check_startup(settings: Settings) -> None:
+    """The bedrock profile's start-up checks without building anything: prices (``check_prices``), then
+    AWS credentials when a role uses Bedrock (``check_credentials``). Raises ConfigurationError."""
+    check_prices(settings)
+    if uses_bedrock(settings):
+        check_credentials(settings)
+
+
 def runtime_client(settings: Settings, region: str) -> Any:
     """A boto3 ``bedrock-runtime`` client for ``region`` with our timeouts and botocore retries off."""
     import boto3
@@ -409,10 +422,7 @@ def build_bedrock_models(settings: Settings, fallback: Models, *, clients: Mappi
     when a role uses Bedrock: ConfigurationError names what is missing (the CLI exits with code 2).
     """
     check_prices(settings)
-    uses_bedrock = not all(is_provider_model(m) for m in (settings.router_model, settings.critic_model,
-                                                          settings.planner_model, settings.writer_model,
-                                                          settings.agent_model))
-    if clients is None and chat_factory is None and uses_bedrock:
+    if clients is None and chat_factory is None and uses_bedrock(settings):
         check_credentials(settings)
     f = _Factory(settings, clients, chat_factory)
     local = fallback
