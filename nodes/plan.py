@@ -4,10 +4,12 @@ replan a failed step a bounded number of times.
 The planner role (local rules or a remote model with structured output) returns ``Plan`` steps with
 ``depends_on``; ``plan_levels`` layers the DAG (Kahn's algorithm: a level holds the steps whose
 dependencies all ran in earlier levels); the executor runs the specialist subgraphs of one level with
-``asyncio.gather``, giving a dependent step the items/order its dependencies produced as ``focus`` (so
-"add volume 1 of it" resolves "it"). A step fails when it raises or finds nothing (error evidence, no
-answer); it is then re-planned on its own request, at most ``Context.max_replans`` times per turn, and a
-step that still fails contributes an honest "could not" answer. Steps run in subgraphs compiled without a
+``asyncio.gather``, giving a dependent step the items/order its dependencies produced as ``focus``, the
+first item also as ``focus.referent`` (so "add volume 1 of it" resolves "it"). A step fails when it raises or
+finds nothing (error evidence, no answer); it is then re-planned on its own request, at most
+``Context.max_replans`` times per turn: the sub-plan's ids are namespaced under the failed step
+(``s2.r1.s1``), so they never collide with the outer plan's, and every step's result is kept under its own id.
+A step that still fails contributes an honest "could not" answer. Steps run in subgraphs compiled without a
 checkpointer of their own (``checkpointer=False``): a confirmation interrupt (cancel/return) inside a plan
 step is not supported, and such a step reports that it needs a separate request.
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphInterrupt
@@ -35,17 +37,18 @@ STEP_FAILED = {
 }
 
 
-def plan_levels(plan: Plan) -> list[list[PlanStep]]:
+def plan_levels(plan: Plan, done: Iterable[str] = ()) -> list[list[PlanStep]]:
     """Steps grouped into levels: level n holds the steps whose dependencies are all in levels < n (Kahn).
 
-    Raises ValueError on an unknown dependency or a cycle. Order within a level follows the plan.
+    ``done``: ids of steps that already ran outside this plan (a sub-plan may depend on them). Raises
+    ValueError on an unknown dependency or a cycle. Order within a level follows the plan.
     """
+    done = set(done)
     ids = {s.id for s in plan.steps}
     for s in plan.steps:
-        unknown = [d for d in s.depends_on if d not in ids]
+        unknown = [d for d in s.depends_on if d not in ids and d not in done]
         if unknown:
             raise ValueError(f"step {s.id} depends on unknown steps {unknown}")
-    done: set[str] = set()
     left = list(plan.steps)
     levels: list[list[PlanStep]] = []
     while left:
@@ -56,6 +59,16 @@ def plan_levels(plan: Plan) -> list[list[PlanStep]]:
         done |= {s.id for s in level}
         left = [s for s in left if s.id not in done]
     return levels
+
+
+def namespaced(sub: Plan, prefix: str, outer_depends_on: Sequence[str] = ()) -> Plan:
+    """A re-plan of one failed step, made safe to run beside the outer plan: every step id is prefixed
+    (``s1`` → ``s2.r1.s1`` for ``prefix`` "s2.r1."), dependencies inside the sub-plan follow the renaming, and
+    every step also depends on ``outer_depends_on`` (the failed step's dependencies, already done)."""
+    own = {s.id for s in sub.steps}
+    return Plan(steps=[PlanStep(id=prefix + s.id, agent=s.agent, request=s.request, depends_on=list(dict.fromkeys(
+        [*(prefix + d if d in own else d for d in s.depends_on), *outer_depends_on])))
+        for s in sub.steps])
 
 
 def step_failed(result: Mapping[str, Any] | BaseException | None) -> bool:
@@ -74,12 +87,15 @@ def step_failed(result: Mapping[str, Any] | BaseException | None) -> bool:
 
 
 def focus_from(deps_results: list[Mapping[str, Any]], base: Mapping[str, Any]) -> dict:
-    """``base`` focus updated with the items (mal_ids, first result first) and single order of dependencies."""
+    """``base`` focus updated with the items (mal_ids, first result first) and single order of dependencies;
+    ``referent`` {mal_id, title} is the first item, the one a back-reference ("it", "それ") in a dependent step
+    means."""
     focus = dict(base)
-    items = [it["mal_id"] for r in deps_results for it in r.get("items") or []]
-    if items:
-        focus["items"] = items
+    found = [it for r in deps_results for it in r.get("items") or []]
+    if found:
+        focus["items"] = [it["mal_id"] for it in found]
         focus["items_intent"] = next(r["intent"] for r in deps_results if r.get("items"))
+        focus["referent"] = {"mal_id": found[0]["mal_id"], "title": found[0].get("title", "")}
     order = next((r.get("focus_order_id") for r in deps_results if r.get("focus_order_id")), None)
     if order:
         focus["order_id"] = order
@@ -116,11 +132,14 @@ def make_plan(deps: Deps, specialists: Mapping[str, Any]):
         calls += scope.meter.calls
         base = {"message": text, "locale": locale, "history": [str(m.content) for m in (state.get("messages") or [])[-5:-1]],
                 "max_reflections": ctx.max_reflections}
-        results: dict[str, dict] = {}
+        results: dict[str, dict] = {}  # every step's result under its own (namespaced) id
+        shown: dict[str, list[dict]] = {}  # a replanned step → the successful results of its sub-plan
+        failed: set[str] = set()  # ids of steps whose final result is a failure
+        ran: list[dict] = []  # every result a step returned (its model calls and degrade steps are booked)
         log: list[dict] = []
         replans = 0
 
-        async def run_step(step: PlanStep, prefix: str = "") -> dict | BaseException:
+        async def run_step(step: PlanStep) -> dict | BaseException:
             s0 = time.perf_counter()
             intent = await intent_for(step)
             dep_results = [results[d] for d in step.depends_on if d in results]
@@ -137,30 +156,38 @@ def make_plan(deps: Deps, specialists: Mapping[str, Any]):
                 res = RuntimeError("needs confirmation")
             except Exception as exc:  # noqa: BLE001 - a failed step is replanned or reported, not fatal
                 res = exc
-            log.append({"id": prefix + step.id, "agent": step.agent, "request": step.request,
+            if isinstance(res, Mapping):
+                ran.append(res)
+            log.append({"id": step.id, "agent": step.agent, "request": step.request,
                         "depends_on": step.depends_on, "failed": step_failed(res),
                         "ms": round((time.perf_counter() - s0) * 1000, 2)})
             return res
 
-        async def run_levels(p: Plan, prefix: str = "", allow_replan: bool = True) -> None:
+        async def replan(step: PlanStep) -> Plan:
+            with call_scope(budget) as rscope:
+                sub = await planner.aplan(step.request, RouterDecision(intents=[await intent_for(step)], complex=False))
+            calls.extend(rscope.meter.calls)
+            return namespaced(sub, f"{step.id}.r{replans}.", step.depends_on)
+
+        async def run_levels(p: Plan, allow_replan: bool = True) -> None:
             nonlocal replans
-            for level in plan_levels(p):
-                outs = await asyncio.gather(*(run_step(s, prefix) for s in level))
+            for level in plan_levels(p, done=results.keys()):
+                outs = await asyncio.gather(*(run_step(s) for s in level))
                 for step, res in zip(level, outs):
                     if step_failed(res) and allow_replan and replans < ctx.max_replans:
                         replans += 1
-                        with call_scope(budget) as rscope:
-                            sub = await planner.aplan(step.request, RouterDecision(
-                                intents=[await intent_for(step)], complex=False))
-                        calls.extend(rscope.meter.calls)
-                        sub = Plan(steps=[PlanStep(id=s.id, agent=s.agent, request=s.request,
-                                                   depends_on=[*s.depends_on, *(d for d in step.depends_on if d not in s.depends_on)])
-                                          for s in sub.steps])
-                        inner: dict[str, dict] = {}
-                        saved = dict(results)
-                        await run_levels(sub, prefix=f"{prefix}{step.id}.r{replans}.", allow_replan=False)
-                        inner = {k: v for k, v in results.items() if k not in saved}
-                        res = next((r for r in reversed(list(inner.values())) if not step_failed(r)), res)
+                        sub = await replan(step)
+                        try:
+                            await run_levels(sub, allow_replan=False)
+                        except ValueError as exc:  # a malformed sub-plan (cycle, unknown step) leaves the step failed
+                            log.append({"id": f"{step.id}.r{replans}", "agent": step.agent, "request": step.request,
+                                        "depends_on": step.depends_on, "failed": True, "ms": 0.0, "error": str(exc)})
+                        ok = [results[s.id] for s in sub.steps if s.id in results and s.id not in failed]
+                        if ok:
+                            shown[step.id] = ok
+                            res = ok[-1]  # what the failed step's dependents see
+                    if step_failed(res):
+                        failed.add(step.id)
                     if isinstance(res, BaseException) or not res:
                         res = {"agent": step.agent, "intent": await intent_for(step),
                                "answer": STEP_FAILED.get(locale, STEP_FAILED["en"]).format(request=step.request),
@@ -168,12 +195,12 @@ def make_plan(deps: Deps, specialists: Mapping[str, Any]):
                     results[step.id] = res
 
         await run_levels(the_plan)
-        ordered = [results[s.id] for s in the_plan.steps if s.id in results]
-        calls += [c for r in ordered for c in r.get("calls") or []]
+        ordered = [r for s in the_plan.steps if s.id in results for r in shown.get(s.id) or [results[s.id]]]
+        calls += [c for r in ran for c in r.get("calls") or []]
         intents = list(dict.fromkeys(r["intent"] for r in ordered))
         return {"results": ordered, "intents": intents, "agents": list(dict.fromkeys(r["agent"] for r in ordered)),
                 "plan": log, "usage_calls": calls,
-                "degraded": list(dict.fromkeys(budget.degraded + [d for r in ordered for d in r.get("degraded") or []])),
+                "degraded": list(dict.fromkeys(budget.degraded + [d for r in ran for d in r.get("degraded") or []])),
                 "timings_ms": {"plan": round((time.perf_counter() - t0) * 1000, 2)}}
 
     return plan

@@ -9,7 +9,7 @@ import dataclasses
 import pytest
 
 from core.ports import Plan, PlanStep
-from nodes.plan import focus_from, plan_levels, step_failed
+from nodes.plan import focus_from, namespaced, plan_levels, step_failed
 from tests.graph.test_budget_graph import run_turn, sim_assistant
 from tools.backends.models.bedrock import validate_plan
 from tools.backends.models.resilience import MalformedOutput
@@ -46,8 +46,14 @@ def test_step_failed_and_focus():
     assert step_failed({"answer": "none", "evidence": [{"kind": "error"}]})
     assert step_failed({"answer": "no hits", "evidence": [{"kind": "search", "items": []}], "items": []})
     assert not step_failed({"answer": "ok", "evidence": [{"kind": "policy"}]})
-    f = focus_from([{"intent": "recommend", "items": [{"mal_id": 7}, {"mal_id": 9}]}], {"order_id": "MA-1"})
-    assert f == {"order_id": "MA-1", "items": [7, 9], "items_intent": "recommend"}
+    f = focus_from([{"intent": "recommend", "items": [{"mal_id": 7, "title": "A"}, {"mal_id": 9}]}], {"order_id": "MA-1"})
+    assert f == {"order_id": "MA-1", "items": [7, 9], "items_intent": "recommend", "referent": {"mal_id": 7, "title": "A"}}
+
+
+def test_namespaced_sub_plan_keeps_outer_dependencies():
+    sub = namespaced(P(("s1", "search", "x", ()), ("s2", "order", "y", ("s1",))), "s2.r1.", ["s1"])
+    assert [(s.id, s.depends_on) for s in sub.steps] == [("s2.r1.s1", ["s1"]), ("s2.r1.s2", ["s2.r1.s1", "s1"])]
+    assert [[s.id for s in lvl] for lvl in plan_levels(sub, done={"s1"})] == [["s2.r1.s1"], ["s2.r1.s2"]]
 
 
 class ScriptedPlanner:
@@ -73,6 +79,17 @@ def with_planner(a, planner):
 
 
 COMPLEX = "find a manga like Attack on Titan and add volume 1 of it to my cart"
+
+
+async def plan_update(a, text, thread, user="u_test", **ctx) -> dict:
+    """Run one turn and return what the plan node wrote (its ``results`` are cleared again by finalize)."""
+    from langchain_core.messages import HumanMessage
+
+    out = {}
+    async for update in a.graph.astream({"messages": [HumanMessage(text)]}, a.config(thread, user),
+                                        context=a.context(user, **ctx), stream_mode="updates"):
+        out.update(update.get("plan") or {})
+    return out
 
 
 async def test_complex_request_goes_through_the_planner_and_dependencies_get_items(deps):  # noqa: F811
@@ -106,3 +123,43 @@ async def test_failed_step_is_replanned_once(deps):  # noqa: F811
     ids = [s["id"] for s in snap.values["plan"]]
     assert ids == ["s1", "s1.r1.s1"] and snap.values["plan"][0]["failed"] and not snap.values["plan"][1]["failed"]
     assert out["agents"] == ["conversation"]
+
+
+async def test_replanned_dependent_step_does_not_collide_with_its_dependency(deps):  # noqa: F811
+    first = P(("s1", "search", "Do you have Berserk?", ()), ("s2", "order", "where is order MA-99999999", ("s1",)))
+    second = P(("s1", "conversation", "How do I track my delivery?", ()))  # the sub-plan's own ids start at s1 again
+    a = with_planner(sim_assistant(deps), ScriptedPlanner(first, second))
+    out = await run_turn(a, COMPLEX, "t-replan-dep")
+    snap = await a.graph.aget_state(a.config("t-replan-dep", "u_test"))
+    log = snap.values["plan"]
+    assert [s["id"] for s in log] == ["s1", "s2", "s2.r1.s1"]
+    assert log[2]["depends_on"] == ["s1"] and not log[2]["failed"]  # the outer s1, not itself
+    assert out["agents"] == ["search", "conversation"] and "Berserk" in out["answer"]
+
+
+async def test_replan_keeps_the_results_of_every_step(deps):  # noqa: F811
+    first = P(("s1", "search", "Do you have Berserk?", ()), ("s2", "order", "where is order MA-99999999", ()),
+              ("s3", "search", "show me the first one", ("s1",)))
+    second = P(("s1", "conversation", "How do I track my delivery?", ()))
+    a = with_planner(sim_assistant(deps), ScriptedPlanner(first, second))
+    wrote = await plan_update(a, COMPLEX, "t-replan-keep")
+    results = wrote["results"]
+    assert [r["agent"] for r in results] == ["search", "conversation", "search"]
+    assert results[0]["items"][0]["title"] == "Berserk"
+    assert results[2]["items"][0]["mal_id"] == results[0]["items"][0]["mal_id"]  # s3 saw s1's items, not the sub-step's
+
+
+async def test_dependent_step_gets_its_dependencys_first_item_as_focus(assistant):
+    wrote = await plan_update(assistant, COMPLEX, "t-plan-focus", user="u_ben")
+    first, second = wrote["results"]
+    assert first["items"], first
+    assert second["items"] and second["items"][0]["mal_id"] == first["items"][0]["mal_id"], (first["items"][:2], second)
+
+
+async def test_dependent_recommend_step_likes_its_dependencys_first_item(deps):  # noqa: F811
+    plan = P(("s1", "search", "Do you have Berserk?", ()), ("s2", "recommend", "recommend something like it", ("s1",)))
+    a = with_planner(sim_assistant(deps), ScriptedPlanner(plan))
+    wrote = await plan_update(a, COMPLEX, "t-plan-rec")
+    found, picks = wrote["results"]
+    seeds = [e for e in picks["evidence"] if e.get("kind") == "recommend"][0]["seeds"]
+    assert [s["mal_id"] for s in seeds] == [found["items"][0]["mal_id"]] and found["items"][0]["title"] == "Berserk"

@@ -16,10 +16,12 @@ from langchain_core.tools import BaseTool
 from tools.backends.models.text_rules import (
     clean_search_query,
     find_order_id,
+    is_backreference,
     liked_titles,
     order_action,
     referenced_index,
 )
+from tools.backends.query import parse_query
 
 
 def _call(name: str, **args: Any) -> dict:
@@ -46,11 +48,21 @@ def _referenced_item(state: dict) -> int | None:
         return None
 
 
+def _referent(state: dict) -> dict | None:
+    """{mal_id, title} a back-reference ("it", "それ") in the request means: ``focus.referent``, which the plan
+    executor sets for a step from the first item of its dependencies; None without one or without a back-reference."""
+    ref = (state.get("focus") or {}).get("referent")
+    if isinstance(ref, dict) and ref.get("mal_id") is not None and is_backreference(state.get("request", "")):
+        return ref
+    return None
+
+
 class SearchPolicy:
     """Search agent: details of a referenced earlier result, else a catalog search on the cleaned request.
 
-    Retry instruction ``broaden`` (from reflect when nothing was found) searches the raw request instead
-    of the cleaned query, then only its first words.
+    A back-reference to the plan step's referent ("add volume 1 of it") searches that title and volume, or
+    gets its details when no volume is named. Retry instruction ``broaden`` (from reflect when nothing was
+    found) searches the raw request instead of the cleaned query, then only its first words.
     """
 
     async def athink(self, state: dict, tools: Sequence[BaseTool], context: Any) -> AIMessage:
@@ -59,6 +71,12 @@ class SearchPolicy:
         if ref is not None and not _retry(state):
             return _msg(_call("get_title_details", mal_id=ref))
         request = state.get("request", "")
+        referent = _referent(state)
+        if referent is not None and not _retry(state):
+            volume = parse_query(request).volume
+            if volume is not None and referent.get("title"):
+                return _msg(_call("search_catalog", query=f"{referent['title']} vol {volume}", k=k))
+            return _msg(_call("get_title_details", mal_id=int(referent["mal_id"])))
         query = clean_search_query(request)
         if _retry(state) == "broaden":
             words = query.split()
@@ -69,7 +87,8 @@ class SearchPolicy:
 class RecommendPolicy:
     """Recommendation agent: liked titles named in the request + the rest of the request as preferences.
 
-    A referenced earlier pick ("tell me more about the second one") gets its details instead.
+    A referenced earlier pick ("tell me more about the second one") gets its details instead; in a plan step,
+    "something like it" takes the step's referent as the liked title.
     """
 
     async def athink(self, state: dict, tools: Sequence[BaseTool], context: Any) -> AIMessage:
@@ -77,7 +96,9 @@ class RecommendPolicy:
         if ref is not None and not _retry(state):
             return _msg(_call("get_title_details", mal_id=ref))
         request = state.get("request", "")
-        liked = [] if _retry(state) == "drop_seeds" else liked_titles(state.get("message") or request)
+        referent = _referent(state)  # "something like it" in a plan step: its dependency's first item
+        liked = [] if _retry(state) == "drop_seeds" else (
+            [referent["title"]] if referent and referent.get("title") else liked_titles(state.get("message") or request))
         return _msg(_call("recommend_manga", liked_titles=liked, preferences=request, k=getattr(context, "search_k", 5)))
 
 
