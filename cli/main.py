@@ -42,6 +42,7 @@ _COMMAND_MODULES = (
     "cli.bench_models_cmds",
     "cli.soak_cmds",
     "cli.train_cmds",
+    "cli.bench_startup_cmds",
 )
 
 for _name in _COMMAND_MODULES:

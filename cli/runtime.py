@@ -25,7 +25,7 @@ def fail(message: str) -> None:
 
 def run(main: Callable[[], Awaitable[T]]) -> T:
     """asyncio.run(main()) with expected errors turned into a clear message and exit code 2."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=get_settings().log_level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         return asyncio.run(main())
     except (ConfigurationError, MangaAssistError, ValueError) as exc:

@@ -28,8 +28,9 @@ class Settings(BaseSettings):
 
     profile: Literal["local", "bedrock"] = Field("local", description="Model profile serving the router/planner/writer/critic roles.")
     data_dir: Path = Field(Path.home() / ".local" / "share" / "mangaassist", description="Where SQLite checkpoints, orders and trained models live.")
-    model_dir: Path = Field(Path.home() / ".cache" / "mangaassist", description="Cache of fitted models (router), keyed by a hash of their training data; shared by runs and tests.")
-    router_encoder: EncoderName = Field("e5", description="Sentence encoder of the local router: 'e5' (multilingual-e5-small, bundled; routing test macro-F1 0.953, out_of_scope recall 0.971; the first fit embeds the training set once, ~7 min on 2 cores) or 'none' (lexical only: 0.916, fits in ~20 s). docs/routing.md.")
+    model_dir: Path = Field(Path.home() / ".cache" / "mangaassist", description="Cache of the built search index and recommender (and of a router fitted locally when the shipped one in data/models does not apply), keyed by a hash of their inputs; shared by runs and tests.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("WARNING", description="Log level of CLI commands (stderr); INFO shows start-up stage timings. `serve` has its own --log-level.")
+    router_encoder: EncoderName = Field("e5", description="Sentence encoder of the local router: 'e5' (multilingual-e5-small, bundled; routing test macro-F1 0.956, out_of_scope recall 0.971; ships pre-fitted in data/models, a local fit embeds the training set once, ~7 min on 2 cores) or 'none' (lexical only: 0.916, fits in ~20 s). docs/routing.md.")
     shipped_data_dir: Path = Field(PROJECT_ROOT / "data", description="Read-only shipped data (catalog, ratings, intents, policies).")
     database_url: str | None = Field(None, validation_alias=AliasChoices("DATABASE_URL", "MANGAASSIST_DATABASE_URL"), description="postgresql://... ; switches checkpoints, store and orders to Postgres.")
     redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL", "MANGAASSIST_REDIS_URL"), description="redis://... ; switches the cache (and server fan-out) to Redis.")
@@ -79,7 +80,8 @@ class Settings(BaseSettings):
     breaker_open_s: float = Field(30.0, description="How long an open circuit breaker skips its model (s).")
     usd_budget_turn: float = Field(0.05, description="Max model spend of one turn (USD), checked before each call.")
     usd_budget_session: float = Field(1.00, description="Max model spend of one thread (USD).")
-    usd_budget_user_day: float = Field(5.00, description="Max model spend of one user per UTC day (USD).")
+    usd_budget_user_day: float = Field(5.00, description="Max model spend of one user per UTC day (USD), across all of the user's threads; once reached, the server refuses new turns (429 daily_budget_exceeded) until 00:00 UTC.")
+    tokens_budget_user_day: int | None = Field(None, gt=0, description="Max model tokens (input + output) of one user per UTC day, across threads; once reached, the server refuses new turns (429) until 00:00 UTC. None = no token cap.")
     max_replans: int = Field(1, description="Bounded replans of a plan whose step failed.")
 
     # server
