@@ -7,6 +7,9 @@ Postgres on the Assistant's psycopg pool when DATABASE_URL is set):
   hex digest of a key is stored; ``key_prefix`` (the first 11 characters, e.g. ``ma_AbCd1234``) names a key
   for revocation without revealing it.
 - ``threads(thread_id PRIMARY KEY, user_id, created_at, updated_at, metadata)``: who owns which thread.
+
+``UserDayBudget`` reads the per-user daily model spend that the graph's finalize node books in the LangGraph
+store (the same database: ``store.sqlite`` by default, the ``store`` table on Postgres with DATABASE_URL).
 """
 
 from __future__ import annotations
@@ -14,19 +17,25 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
+import math
 import re
 import secrets
+import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from core.errors import UnknownThread
 from core.settings import Settings
+from server.errors import DailyBudgetExceeded
 from tools.backends.sqlite import open_sqlite
+
+log = logging.getLogger(__name__)
 
 KEY_PREFIX = "ma_"
 """Every API key starts with this marker (helps secret scanners)."""
@@ -339,3 +348,57 @@ class ThreadRegistry:
     async def touch(self, thread_id: str) -> None:
         """Mark the thread as updated now (after a run)."""
         await self.repo.touch_thread(thread_id)
+
+
+class UserDayBudget:
+    """The model budget of one user per UTC day, across all of the user's threads (a new thread, a fork or a
+    replay starts a fresh per-thread session budget, never a fresh day).
+
+    Spend is what the graph's finalize node books after each turn in the LangGraph store: namespace
+    ``("usage", user_id)``, key ``YYYY-MM-DD`` (UTC), value {usd, input_tokens, output_tokens, turns, calls}.
+    ``usd_cap`` (USD; ``math.inf`` = none) and ``tokens_cap`` (input + output tokens; None = none) are
+    ``Settings.usd_budget_user_day`` / ``tokens_budget_user_day``. ``clock`` returns epoch seconds (tests).
+    """
+
+    def __init__(self, store: Any, usd_cap: float = math.inf, tokens_cap: int | None = None,
+                 clock: Callable[[], float] = time.time):
+        self.store, self.usd_cap, self.tokens_cap, self.clock = store, float(usd_cap), tokens_cap, clock
+
+    @classmethod
+    def of(cls, assistant: Any) -> UserDayBudget:
+        """The budget of ``assistant``: its graph's store (where finalize books spend) and its settings' caps."""
+        s = assistant.deps.settings
+        return cls(getattr(assistant.graph, "store", None), s.usd_budget_user_day, s.tokens_budget_user_day)
+
+    async def spent(self, user_id: str) -> dict:
+        """{day: "YYYY-MM-DD" (UTC, today), usd: float, tokens: int (input + output), turns: int} of ``user_id``;
+        zeros without a store or a record."""
+        from nodes.supervisor import usage_day_key, user_day_usage  # the graph side; kept out of the keys CLI
+
+        now = self.clock()
+        day = usage_day_key(now)
+        u = await user_day_usage(self.store, user_id, day)
+        return {"day": day, "usd": float(u.get("usd", 0.0)),
+                "tokens": int(u.get("input_tokens", 0)) + int(u.get("output_tokens", 0)),
+                "turns": int(u.get("turns", 0))}
+
+    async def check(self, user_id: str) -> dict:
+        """``spent(user_id)`` when the user may start a turn; raises server.errors.DailyBudgetExceeded (429,
+        ``Retry-After`` = seconds to 00:00 UTC) once today's USD spend reached ``usd_cap`` or today's tokens
+        reached ``tokens_cap``."""
+        spent = await self.spent(user_id)
+        over = []
+        if spent["usd"] >= self.usd_cap:
+            over.append(f"${spent['usd']:.4f} of ${self.usd_cap:.2f}")
+        if self.tokens_cap is not None and spent["tokens"] >= self.tokens_cap:
+            over.append(f"{spent['tokens']:,} of {self.tokens_cap:,} tokens")
+        if not over:
+            return spent
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        retry = max(1, math.ceil((midnight - now).total_seconds()))
+        log.info("daily budget exceeded", extra={"user_day": spent["day"], "spent_usd": spent["usd"],
+                                                 "spent_tokens": spent["tokens"]})
+        raise DailyBudgetExceeded(
+            f"your daily model budget is used up ({' and '.join(over)} on {spent['day']}, UTC); new turns are "
+            f"accepted again after 00:00 UTC (in {retry // 3600} h {retry % 3600 // 60} min)", retry)

@@ -1,4 +1,5 @@
-"""FastAPI dependencies and their ``Annotated`` aliases, defined once: the Assistant, the caller, threads, guard."""
+"""FastAPI dependencies and their ``Annotated`` aliases, defined once: the Assistant, the caller, threads, guard,
+the per-user daily budget."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request, WebSocket
 
 from graphs.app import Assistant
-from server.accounts import AccountsRepository, ThreadRegistry
+from server.accounts import AccountsRepository, ThreadRegistry, UserDayBudget
 from server.auth import authenticate
 from server.events import EventBroker, RunGuard
 
@@ -44,12 +45,19 @@ def get_broker(request: Request) -> EventBroker:
     return request.app.state.broker
 
 
+def get_day_budget(request: Request) -> UserDayBudget:
+    """The per-user daily model budget of the serving Assistant (its store and settings); ``await
+    budget.check(user)`` before any run raises the 429 ``daily_budget_exceeded`` envelope once the day is spent."""
+    return UserDayBudget.of(request.app.state.assistant)
+
+
 AssistantDep = Annotated[Assistant, Depends(get_assistant)]
 AccountsDep = Annotated[AccountsRepository, Depends(get_accounts)]
 UserDep = Annotated[str, Depends(get_user)]
 ThreadsDep = Annotated[ThreadRegistry, Depends(get_threads)]
 RunGuardDep = Annotated[RunGuard, Depends(get_run_guard)]
 BrokerDep = Annotated[EventBroker, Depends(get_broker)]
+DayBudgetDep = Annotated[UserDayBudget, Depends(get_day_budget)]
 
 
 WS_POLICY_VIOLATION = 1008

@@ -35,6 +35,28 @@ class ThreadBusy(ApiError):
         self.thread_id = thread_id
 
 
+class ServerOwnedChannels(ApiError):
+    """A state edit (fork, ``update_state``, a run's ``command.update``) writes channels that only the server
+    computes (usage, budgets, turn bookkeeping): 422 ``server_owned_channels``; ``channels`` lists them (sorted),
+    ``writable`` what a client may write in that graph."""
+
+    def __init__(self, channels: list[str], writable: list[str]):
+        super().__init__(422, "server_owned_channels",
+                         f"these state channels are computed by the server and cannot be written by clients: "
+                         f"{', '.join(channels)} (writable: {', '.join(writable)})")
+        self.channels, self.writable = channels, writable
+
+
+class DailyBudgetExceeded(ApiError):
+    """The user's model budget of the current UTC day is used up (USD or tokens, across all of their threads):
+    429 ``daily_budget_exceeded`` with ``Retry-After`` = seconds until 00:00 UTC. Raised before a run starts,
+    so nothing is written to the thread."""
+
+    def __init__(self, message: str, retry_after_s: int):
+        super().__init__(429, "daily_budget_exceeded", message, headers={"Retry-After": str(retry_after_s)})
+        self.retry_after_s = retry_after_s
+
+
 class Unauthorized(ApiError):
     """Missing, unknown or revoked API key: 401 ``unauthorized`` (with ``WWW-Authenticate: Bearer``)."""
 

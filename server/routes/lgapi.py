@@ -17,6 +17,10 @@ What differs from the hosted server, on purpose:
 - Token streaming: stream modes ``messages``/``messages-tuple`` always carry the tokens of models running inside
   specialist subgraphs (our writer lives there); other modes include subgraph events only with
   ``stream_subgraphs: true`` (event names ``mode|<namespace>``).
+- Spend is the server's: ``update_state`` (also at a past checkpoint: a fork) and a run's ``command.update`` may
+  write only client channels (server/routes/threads.py ``writable_channels``), else 422 ``server_owned_channels``
+  naming the others; every run first checks the caller's daily model budget (429 ``daily_budget_exceeded`` with
+  Retry-After, before any thread is created or anything is written).
 - Not served: crons, store, background runs (``POST /threads/{id}/runs``), run listing/join/cancel, assistant
   versions, webhooks, ``after_seconds``, stream mode ``events``, thread copy/patch/prune.
 """
@@ -54,8 +58,10 @@ from pydantic_core import PydanticCustomError
 from core.context import Context
 from core.errors import MangaAssistError, UnknownThread
 from graphs.app import Assistant, reject_unstorable, validate_text
-from server.deps import AssistantDep, RunGuardDep, ThreadsDep, UserDep
+from server.accounts import UserDayBudget
+from server.deps import AssistantDep, DayBudgetDep, RunGuardDep, ThreadsDep, UserDep
 from server.errors import ApiError
+from server.routes.threads import check_client_write
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["langgraph"])
@@ -553,7 +559,8 @@ async def update_state(thread_id: str, body: StateUpdate, user: UserDep, threads
                        assistant: AssistantDep, guard: RunGuardDep) -> Response:
     """Edit state (``update_state``): at the latest checkpoint, or at ``checkpoint``/``checkpoint_id`` — a fork,
     a new branch whose parent is that past checkpoint. Returns ``{"checkpoint": Checkpoint}`` of the new state;
-    run from it with ``checkpoint`` and no input. 422 for unknown state keys or nodes; 409 while a run is in flight."""
+    run from it with ``checkpoint`` and no input. 422 for unknown state keys or nodes, 422 ``server_owned_channels``
+    for channels only the server writes (usage, budgets, turn bookkeeping); 409 while a run is in flight."""
     await threads.get(user, thread_id)
     if body.as_node is not None and body.as_node not in assistant.graph.nodes:
         raise _invalid(f"as_node {body.as_node!r} is not a node of the graph")
@@ -561,6 +568,7 @@ async def update_state(thread_id: str, body: StateUpdate, user: UserDep, threads
     if unknown:
         raise _invalid(f"values has keys that are not state fields: {', '.join(unknown)}")
     cfg = _base_config(thread_id, user, body.checkpoint, body.checkpoint_id)
+    check_client_write(body.values, cfg["configurable"].get("checkpoint_ns") or "")
     await _require_checkpoint(assistant, cfg)
     lease = await guard.acquire(thread_id)
     try:
@@ -801,8 +809,20 @@ class _RunTask:
 
 
 async def _prepare(body: RunCreate, thread_id: str | None, user: str, threads: Any, assistant: Assistant,
-                   modes: list[str]) -> tuple[_Plan, Any]:
-    """Ownership check (or creation), plan validation; returns the plan and an after-run cleanup (stateless)."""
+                   modes: list[str], budget: UserDayBudget) -> tuple[_Plan, Any]:
+    """Ownership check, the caller's daily budget (429 before any thread is created), creation (stateless or
+    ``if_not_exists``), plan validation; returns the plan and an after-run cleanup (stateless)."""
+    if body.command is not None and body.command.update:
+        check_client_write(body.command.update)
+    create = False
+    if thread_id is not None:
+        try:
+            await threads.get(user, thread_id)
+        except UnknownThread:
+            if body.if_not_exists != "create":
+                raise
+            create = True
+    await budget.check(user)
     cleanup = None
     if thread_id is None:  # stateless run: a temporary thread of the caller
         row = await threads.create(user, None, {"stateless": True})
@@ -813,16 +833,11 @@ async def _prepare(body: RunCreate, thread_id: str | None, user: str, threads: A
         else:
             async def cleanup() -> None:
                 await threads.touch(thread_id)
-    else:
+    elif create:
         try:
-            await threads.get(user, thread_id)
-        except UnknownThread:
-            if body.if_not_exists != "create":
-                raise
-            try:
-                await threads.create(user, thread_id)
-            except (ValueError, FileExistsError):
-                raise UnknownThread(f"thread {thread_id} not found") from None
+            await threads.create(user, thread_id)
+        except (ValueError, FileExistsError):
+            raise UnknownThread(f"thread {thread_id} not found") from None
     try:
         plan = _Plan(body, thread_id, user, assistant, modes)
         await _require_checkpoint(assistant, plan.config)
@@ -834,8 +849,8 @@ async def _prepare(body: RunCreate, thread_id: str | None, user: str, threads: A
 
 
 async def _wait(request: Request, body: RunCreate, thread_id: str | None, user: str, threads: Any,
-                assistant: Assistant, guard: Any) -> Response:
-    plan, cleanup = await _prepare(body, thread_id, user, threads, assistant, ["values"])
+                assistant: Assistant, guard: Any, budget: UserDayBudget) -> Response:
+    plan, cleanup = await _prepare(body, thread_id, user, threads, assistant, ["values"], budget)
     run = await _RunTask(request, assistant, plan, cleanup).start(guard, threads)
     values: Any = None
     async for name, data in run.events():
@@ -849,8 +864,9 @@ async def _wait(request: Request, body: RunCreate, thread_id: str | None, user: 
 
 
 async def _stream(request: Request, body: RunCreate, thread_id: str | None, user: str, threads: Any,
-                  assistant: Assistant, guard: Any) -> StreamingResponse:
-    plan, cleanup = await _prepare(body, thread_id, user, threads, assistant, _stream_modes(body.stream_mode))
+                  assistant: Assistant, guard: Any, budget: UserDayBudget) -> StreamingResponse:
+    plan, cleanup = await _prepare(body, thread_id, user, threads, assistant, _stream_modes(body.stream_mode),
+                                   budget)
     run = await _RunTask(request, assistant, plan, cleanup).start(guard, threads)
 
     async def sse() -> AsyncIterator[bytes]:
@@ -868,31 +884,32 @@ async def _stream(request: Request, body: RunCreate, thread_id: str | None, user
 
 @router.post("/threads/{thread_id}/runs/wait")
 async def wait_run(thread_id: str, body: RunCreate, request: Request, user: UserDep, threads: ThreadsDep,
-                   assistant: AssistantDep, guard: RunGuardDep) -> Response:
+                   assistant: AssistantDep, guard: RunGuardDep, budget: DayBudgetDep) -> Response:
     """Run to completion and return the final state values (with ``__interrupt__`` when the run stopped on an
     interrupt). ``input`` {messages}, or ``command`` {resume}; ``checkpoint``/``checkpoint_id`` re-runs from a
     past checkpoint (with no input: replay from there; with input: a new branch). 404 unknown/foreign thread,
-    409 thread busy, 422 invalid body."""
-    return await _wait(request, body, thread_id, user, threads, assistant, guard)
+    409 thread busy, 422 invalid body (``server_owned_channels`` for a ``command.update`` of server channels),
+    429 ``daily_budget_exceeded`` when the caller's day is spent (nothing runs)."""
+    return await _wait(request, body, thread_id, user, threads, assistant, guard, budget)
 
 
 @router.post("/threads/{thread_id}/runs/stream")
 async def stream_run(thread_id: str, body: RunCreate, request: Request, user: UserDep, threads: ThreadsDep,
-                     assistant: AssistantDep, guard: RunGuardDep) -> StreamingResponse:
+                     assistant: AssistantDep, guard: RunGuardDep, budget: DayBudgetDep) -> StreamingResponse:
     """Run and stream Server-Sent Events (see ``run_events`` for the event names). Same body and errors as
     runs/wait; errors during the run arrive as an ``error`` event before the stream closes."""
-    return await _stream(request, body, thread_id, user, threads, assistant, guard)
+    return await _stream(request, body, thread_id, user, threads, assistant, guard, budget)
 
 
 @router.post("/runs/wait")
 async def wait_stateless(body: RunCreate, request: Request, user: UserDep, threads: ThreadsDep,
-                         assistant: AssistantDep, guard: RunGuardDep) -> Response:
+                         assistant: AssistantDep, guard: RunGuardDep, budget: DayBudgetDep) -> Response:
     """Stateless run on a temporary thread (deleted afterwards unless ``on_completion: "keep"``)."""
-    return await _wait(request, body, None, user, threads, assistant, guard)
+    return await _wait(request, body, None, user, threads, assistant, guard, budget)
 
 
 @router.post("/runs/stream")
 async def stream_stateless(body: RunCreate, request: Request, user: UserDep, threads: ThreadsDep,
-                           assistant: AssistantDep, guard: RunGuardDep) -> StreamingResponse:
+                           assistant: AssistantDep, guard: RunGuardDep, budget: DayBudgetDep) -> StreamingResponse:
     """Stateless streaming run on a temporary thread (deleted afterwards unless ``on_completion: "keep"``)."""
-    return await _stream(request, body, None, user, threads, assistant, guard)
+    return await _stream(request, body, None, user, threads, assistant, guard, budget)

@@ -1,5 +1,9 @@
 """``/v1/threads``: create/list/get/delete threads, send messages, and inspect or rewind them (state, history,
-replay, fork). Every route checks ownership through the ThreadRegistry: another user's thread is a 404."""
+replay, fork). Every route checks ownership through the ThreadRegistry: another user's thread is a 404.
+
+Spend is the server's: a fork may write only the channels in ``ROOT_WRITABLE`` / ``SPECIALIST_WRITABLE``
+(422 ``server_owned_channels`` otherwise), and every route that runs the graph first checks the caller's daily
+budget (429 ``daily_budget_exceeded``, nothing written)."""
 
 from __future__ import annotations
 
@@ -13,8 +17,8 @@ from langgraph.errors import EmptyInputError, InvalidUpdateError
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from graphs.app import Assistant, pending_interrupt, reject_unstorable, validate_text
-from server.deps import AssistantDep, BrokerDep, RunGuardDep, ThreadsDep, UserDep
-from server.errors import ApiError
+from server.deps import AssistantDep, BrokerDep, DayBudgetDep, RunGuardDep, ThreadsDep, UserDep
+from server.errors import ApiError, ServerOwnedChannels
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/threads", tags=["threads"])
@@ -24,6 +28,34 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "no such thread for this user (also for another user's thread)"},
     422: {"description": "invalid input"},
 }
+_BUDGET = {429: {"description": "the caller's daily model budget is used up (daily_budget_exceeded, Retry-After)"}}
+
+ROOT_WRITABLE = frozenset({"messages", "locale", "intents", "scores", "agents", "active_agent", "answer", "items",
+                           "orders", "focus"})
+"""Supervisor state channels (core/state.py SupervisorState) a client may write through a fork, ``update_state``
+or a run's ``command.update``: the conversation, its routing and what the answer shows. Every other channel is the
+server's: usage and budgets (``usage``, ``usage_session``, ``usage_calls``, ``budget``, ``budget_report``), turn
+bookkeeping (``turn``, ``turn_started``, ``timings_ms``, ``degraded``, ``quality``, ``plan``) and ``results`` (each
+specialist's result carries its model calls' CallRecords, which merge books as usage). A channel added to the
+state is server-owned until it is listed here."""
+SPECIALIST_WRITABLE = frozenset({"request", "message", "locale", "history", "focus"})
+"""Specialist subgraph channels (SpecialistState) a client may write in a specialist's checkpoint namespace: what
+the specialist was asked. Its budget, ``max_reflections`` bound, loop counter (``reflections``), model calls,
+degrade steps, timing, scratch, evidence, critique and results are the server's."""
+
+
+def writable_channels(checkpoint_ns: str = "") -> frozenset[str]:
+    """The channels a client may write in ``checkpoint_ns`` ("" = the supervisor; else a specialist subgraph)."""
+    return ROOT_WRITABLE if not checkpoint_ns else SPECIALIST_WRITABLE
+
+
+def check_client_write(values: dict[str, Any] | None, checkpoint_ns: str = "") -> None:
+    """Raise server.errors.ServerOwnedChannels (422 ``server_owned_channels``, naming them) when ``values`` writes
+    any channel outside ``writable_channels(checkpoint_ns)``. Call before anything is written."""
+    allowed = writable_channels(checkpoint_ns)
+    owned = sorted(set(values or {}) - allowed)
+    if owned:
+        raise ServerOwnedChannels(owned, sorted(allowed))
 
 
 class ThreadCreate(BaseModel):
@@ -174,15 +206,17 @@ async def delete_thread(thread_id: str, user: UserDep, threads: ThreadsDep, guar
 
 @router.post("/{thread_id}/messages", summary="Send a message; returns the turn",
              responses={409: {"description": "a run is already in progress on this thread (double texting)"},
-                        413: {"description": "message longer than 4000 characters"}, **_ERRORS})
+                        413: {"description": "message longer than 4000 characters"}, **_BUDGET, **_ERRORS})
 async def post_message(thread_id: str, body: MessageIn, user: UserDep, threads: ThreadsDep, guard: RunGuardDep,
-                       assistant: AssistantDep, broker: BrokerDep) -> dict:
+                       assistant: AssistantDep, broker: BrokerDep, budget: DayBudgetDep) -> dict:
     """Run one customer turn; returns the JSON of ``mangaassist chat --json``: {thread_id, checkpoint_id, intents,
     agents, answer, items, orders, interrupt, timings_ms}. When the thread waits on a confirmation (``interrupt``
     of the previous turn), the text answers it (yes/no in any language). The thread must exist (404 otherwise);
-    a second message while a run is in flight is rejected with 409 ``thread_busy``."""
+    a second message while a run is in flight is rejected with 409 ``thread_busy``; a caller whose daily model
+    budget is used up gets 429 ``daily_budget_exceeded`` (nothing is written)."""
     text = _text(body.text)
     await _owned(threads, user, thread_id)
+    await budget.check(user)
     async with guard.hold(thread_id):
         out = await assistant.turn(text, thread_id=thread_id, user_id=user, durability=body.durability)
         await threads.touch(thread_id)
@@ -282,16 +316,17 @@ async def _run_from(assistant: Any, thread_id: str, user: str, cfg: dict) -> dic
 
 
 @router.post("/{thread_id}/replay", summary="Re-run the thread from a past checkpoint",
-             responses={409: {"description": "a run is in progress"}, **_ERRORS})
+             responses={409: {"description": "a run is in progress"}, **_BUDGET, **_ERRORS})
 async def replay(thread_id: str, body: CheckpointRef, user: UserDep, threads: ThreadsDep, guard: RunGuardDep,
-                 assistant: AssistantDep, broker: BrokerDep) -> dict:
+                 assistant: AssistantDep, broker: BrokerDep, budget: DayBudgetDep) -> dict:
     """Re-execute the steps after ``checkpoint_id`` (LangGraph replay: ``ainvoke(None, config_with_checkpoint_id)``);
     the new checkpoints branch off that one and become the thread's head. Returns {replayed_from,
     root_checkpoint_id, ...turn JSON}. For a checkpoint inside a specialist subgraph (``checkpoint_ns`` set), the
     run starts from the root checkpoint that scheduled that specialist (``root_checkpoint_id``): LangGraph 1.2
     re-executes a finished subgraph task from its start on replay. Changing order actions are idempotent, so a
-    replay never cancels or returns an order twice."""
+    replay never cancels or returns an order twice. 429 ``daily_budget_exceeded`` when the caller's day is spent."""
     await _owned(threads, user, thread_id)
+    await budget.check(user)
     async with guard.hold(thread_id):
         root = _root_of(await _checkpoint(assistant, thread_id, user, body))
         out = await _run_from(assistant, thread_id, user, _cfg(thread_id, user, root))
@@ -316,19 +351,24 @@ def _check_keys(graph: Any, checkpoint_ns: str, values: dict) -> None:
 
 
 @router.post("/{thread_id}/fork", summary="Branch from a past checkpoint with edited state",
-             responses={409: {"description": "a run is in progress"}, **_ERRORS})
+             responses={409: {"description": "a run is in progress"}, **_BUDGET, **_ERRORS})
 async def fork(thread_id: str, body: ForkIn, user: UserDep, threads: ThreadsDep, guard: RunGuardDep,
-               assistant: AssistantDep, broker: BrokerDep) -> dict:
+               assistant: AssistantDep, broker: BrokerDep, budget: DayBudgetDep) -> dict:
     """``aupdate_state(past_config, values)`` writes a new checkpoint whose parent is ``checkpoint_id``; with
     ``run`` (default) the graph then runs from it. Returns {forked_from, checkpoint_id (the fork), turn (turn JSON
     or null)}. Values that the state schema rejects are a 422. With ``checkpoint_ns`` (a specialist subgraph
     checkpoint) the update is written in that subgraph's namespace through its own reducers (LangGraph routes
     ``update_state`` by namespace) and not run: it takes effect when the thread resumes that specialist (a
-    pending confirmation)."""
+    pending confirmation). Only client channels may be written (``writable_channels``; 422
+    ``server_owned_channels`` names the others); with ``run``, 429 ``daily_budget_exceeded`` when the caller's day
+    is spent. Either refusal writes nothing."""
     await _owned(threads, user, thread_id)
+    _check_keys(assistant.graph, body.checkpoint_ns, body.values)
+    check_client_write(body.values, body.checkpoint_ns)
+    if body.run and not body.checkpoint_ns:
+        await budget.check(user)
     async with guard.hold(thread_id):
         snap = await _checkpoint(assistant, thread_id, user, body)
-        _check_keys(assistant.graph, body.checkpoint_ns, body.values)
         try:
             new_cfg = await assistant.graph.aupdate_state(snap.config, body.values, as_node=body.as_node)
         except (InvalidUpdateError, ValueError) as exc:

@@ -12,6 +12,8 @@ Protocol (JSON text frames):
   ...turn JSON...}``, ``{"type": "error", "code", "message"}`` (the socket stays open after an error frame).
 Authentication: ``?api_key=`` or ``X-Api-Key`` / ``Authorization: Bearer``; failure, or a thread that is not the
 caller's, closes the socket with code 1008 right after the handshake.
+A message or resume from a caller whose daily model budget is used up is answered with an error frame
+``daily_budget_exceeded`` before anything runs (nothing is written to the thread).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from langchain_core.messages import AIMessageChunk
 from langgraph.types import Command
 
 from graphs.app import pending_interrupt, validate_durability, validate_text
+from server.accounts import UserDayBudget
 from server.deps import accept_thread_socket
 from server.errors import ApiError, ThreadBusy
 from server.events import Lease
@@ -116,7 +119,8 @@ async def _forward(websocket: WebSocket, queue: asyncio.Queue) -> None:
 
 async def _start(app: Any, websocket: WebSocket, queue: asyncio.Queue, thread_id: str, user: str,
                  frame: dict) -> None:
-    """Validate a message/resume frame, take the run guard, start the run task (errors → error frames)."""
+    """Validate a message/resume frame, check the caller's daily budget, take the run guard, start the run task
+    (errors → error frames)."""
     assistant = app.state.assistant
     kind = frame["type"]
     try:
@@ -130,6 +134,11 @@ async def _start(app: Any, websocket: WebSocket, queue: asyncio.Queue, thread_id
         durability = validate_durability(frame.get("durability"))
     except ValueError as exc:
         queue.put_nowait(_error("invalid_input", str(exc)))
+        return
+    try:
+        await UserDayBudget.of(assistant).check(user)
+    except ApiError as exc:  # daily_budget_exceeded: refused before any model work
+        queue.put_nowait(_error(exc.code, exc.message))
         return
     try:
         lease = await app.state.run_guard.acquire(thread_id)

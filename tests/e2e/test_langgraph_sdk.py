@@ -64,7 +64,7 @@ def server(pg_module_dsn, tmp_path_factory):
     from core.settings import Settings
     from server.accounts import open_accounts
 
-    users = ("u_aiko", "u_ben", "mallory")
+    users = ("u_aiko", "u_ben", "mallory", "u_spender")
 
     async def make_keys(pool):
         accounts = await open_accounts(Settings(), pool=pool)
@@ -287,3 +287,34 @@ async def test_sdk_unimplemented_multitask_strategy_is_422_not_a_silent_reject(s
     assert (await client.threads.get_state(tid))["checkpoint"] is None, "nothing ran"
     done = await client.runs.wait(tid, "mangaassist", input=_user("find Monster"), multitask_strategy="reject")
     assert "Monster" in done["answer"]
+
+
+async def test_sdk_cannot_reset_spend_and_a_spent_user_is_refused_on_postgres(server):
+    from langgraph.store.postgres.aio import AsyncPostgresStore
+
+    from core.settings import Settings
+    from nodes.supervisor import USAGE_NAMESPACE, usage_day_key
+
+    client = get_client(url=server["url"], api_key=server["keys"]["u_spender"])
+    tid = (await client.threads.create())["thread_id"]
+    await client.runs.wait(tid, "mangaassist", input=_user("find Monster"))
+    head = (await client.threads.get_state(tid))["checkpoint"]
+    with pytest.raises(httpx.HTTPStatusError) as err:
+        await client.threads.update_state(tid, {"usage_session": {}, "budget": {}})
+    assert err.value.response.status_code == 422
+    assert "cannot be written by clients: budget, usage_session" in err.value.response.json()["error"]["message"]
+    assert (await client.threads.get_state(tid))["checkpoint"] == head
+
+    async def spend_the_day(pool):
+        await AsyncPostgresStore(pool).aput((USAGE_NAMESPACE, "u_spender"), usage_day_key(),
+                                            {"usd": Settings().usd_budget_user_day, "turns": 1, "calls": 1})
+
+    await _with_pool(server["dsn"], spend_the_day)
+    fresh = (await client.threads.create())["thread_id"]
+    for thread in (tid, fresh):
+        with pytest.raises(httpx.HTTPStatusError) as err:
+            await client.runs.wait(thread, "mangaassist", input=_user("find Berserk"))
+        assert err.value.response.status_code == 429
+        assert err.value.response.json()["error"]["code"] == "daily_budget_exceeded"
+    assert (await client.threads.get_state(tid))["checkpoint"] == head
+    assert (await client.threads.get_state(fresh))["checkpoint"] is None

@@ -334,3 +334,53 @@ def test_dumps_serves_integers_beyond_64_bits_as_postgres_returns_them():
     doc = {"metadata": {"n": 10**20, "ok": 1.5, "ja": "漫画"}, "values": [1, None]}
     assert json.loads(dumps(doc)) == doc
     assert dumps({"a": 1}) == b'{"a":1}'  # the usual path is orjson's
+
+
+# ---- spend: server-owned state and the per-user daily budget ------------------------------------------
+
+
+@pytest.mark.parametrize("values,owned", [
+    ({"usage_session": {}}, "usage_session"),
+    ({"answer": "x", "budget": {"usd_left_user_day": 1e9}}, "budget"),
+    ({"turn": -1, "usage": {"usd": 0}, "usage_calls": [{"usd": -1.0}]}, "turn, usage, usage_calls"),
+    ({"results": [{"agent": "search", "calls": [{"usd": -1.0}]}]}, "results"),
+])
+def test_state_edits_and_commands_cannot_write_server_owned_channels(api, values, owned):
+    client, _, keys = api
+    h = H(keys, "u_ben")
+    tid = new_thread(client, keys)
+    assert client.post(f"/threads/{tid}/runs/wait", json={"assistant_id": "mangaassist",
+                                                          "input": user_input("find Monster")}, headers=h).status_code == 200
+    hist = client.post(f"/threads/{tid}/history", json={"limit": 100}, headers=h).json()
+    fork_at = hist[-1]["checkpoint"]
+    for body in ({"values": values}, {"values": values, "as_node": "finalize"},
+                 {"values": values, "checkpoint": fork_at}, {"values": values, "checkpoint_id": fork_at["checkpoint_id"]}):
+        err = assert_envelope(client.post(f"/threads/{tid}/state", json=body, headers=h), 422, "server_owned_channels")
+        assert f"cannot be written by clients: {owned}" in err["message"], err["message"]
+    for command in ({"update": values}, {"update": values, "goto": "finalize"}):
+        r = client.post(f"/threads/{tid}/runs/wait", json={"assistant_id": "mangaassist", "command": command}, headers=h)
+        assert f"cannot be written by clients: {owned}" in assert_envelope(r, 422, "server_owned_channels")["message"]
+    assert client.post(f"/threads/{tid}/history", json={"limit": 100}, headers=h).json() == hist, "nothing written"
+
+
+def test_runs_of_a_user_over_the_daily_budget_are_429_and_write_nothing(api):
+    from nodes.supervisor import USAGE_NAMESPACE, usage_day_key
+
+    client, app, keys = api
+    h = {"X-Api-Key": client.portal.call(app.state.accounts.create_key, "u_broke")[0]}
+    tid = client.post("/threads", json={}, headers=h).json()["thread_id"]
+    cap = app.state.assistant.deps.settings.usd_budget_user_day
+    client.portal.call(app.state.assistant.graph.store.aput, (USAGE_NAMESPACE, "u_broke"), usage_day_key(),
+                       {"usd": cap + 0.01, "input_tokens": 1, "output_tokens": 1, "turns": 1, "calls": 1})
+    threads_before = client.post("/threads/search", json={"limit": 1000}, headers=h).json()
+    body = {"assistant_id": "mangaassist", "input": user_input("find Monster")}
+    for path, extra in ((f"/threads/{tid}/runs/wait", {}), (f"/threads/{tid}/runs/stream", {}), ("/runs/wait", {}),
+                        ("/runs/stream", {}), (f"/threads/t-{uuid.uuid4().hex}/runs/wait", {"if_not_exists": "create"})):
+        r = client.post(path, json={**body, **extra}, headers=h)
+        assert f"${cap:.2f}" in assert_envelope(r, 429, "daily_budget_exceeded")["message"]
+        assert int(r.headers["retry-after"]) > 0
+    assert client.get(f"/threads/{tid}/state", headers=h).json()["checkpoint"] is None, "nothing ran"
+    assert client.post("/threads/search", json={"limit": 1000}, headers=h).json() == threads_before, \
+        "no temporary or if_not_exists thread was created"
+    ok = client.post(f"/threads/{tid}/runs/wait", json=body, headers=H(keys, "u_aiko"))
+    assert_envelope(ok, 404, "thread_not_found")  # ownership is still checked first for other users

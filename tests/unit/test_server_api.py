@@ -271,3 +271,85 @@ def test_websocket_streams_and_survives_malformed_frames(client, ben, ben_thread
     tokens = "".join(f["text"] for f in frames if f["type"] == "token")
     assert tokens.strip() == frames[-1]["answer"].strip()
     assert {"start", "end"} <= {f["event"] for f in frames if f["type"] == "node" and f["agent"] == "search"}
+
+
+# ---- spend: server-owned state and the per-user daily budget ------------------------------------------
+
+
+def _head_ids(client, headers, tid: str) -> list[str]:
+    return [c["checkpoint_id"] for c in client.get(f"/v1/threads/{tid}/history?subgraphs=true",
+                                                   headers=headers).json()["checkpoints"]]
+
+
+@pytest.mark.parametrize("values,owned", [
+    ({"usage_session": {"usd": 0.0, "turns": 0}}, ["usage_session"]),
+    ({"budget": {"usd_left_session": 1e9, "usd_left_user_day": 1e9}, "usage": {"usd": 0}}, ["budget", "usage"]),
+    ({"answer": "x", "usage_calls": [{"usd": -5.0}]}, ["usage_calls"]),
+    ({"results": [{"agent": "search", "answer": "x", "calls": [{"usd": -5.0}]}]}, ["results"]),
+    ({"turn": -3, "turn_started": 0, "timings_ms": {}, "degraded": [], "budget_report": {}},
+     ["budget_report", "degraded", "timings_ms", "turn", "turn_started"]),
+])
+def test_fork_refuses_writes_to_server_owned_channels(client, ben, ben_thread, values, owned):
+    # a client could reset its own spend: usage_session {} on a fork gave the thread a fresh session budget
+    before = _head_ids(client, ben, ben_thread)
+    for run in (True, False):
+        r = client.post(f"/v1/threads/{ben_thread}/fork", json={"checkpoint_id": before[0], "values": values,
+                                                                "run": run}, headers=ben)
+        err = _assert_envelope(r, 422, "server_owned_channels")
+        assert f"cannot be written by clients: {', '.join(owned)}" in err["message"], err["message"]
+    assert _head_ids(client, ben, ben_thread) == before, "nothing was written"
+    ok = client.post(f"/v1/threads/{ben_thread}/fork", json={"checkpoint_id": before[0], "values": {"answer": "x"},
+                                                             "run": False}, headers=ben)
+    assert ok.status_code == 200, "client channels stay writable"
+
+
+def test_fork_in_a_specialist_namespace_refuses_its_server_owned_channels(client, ben):
+    tid = client.post("/v1/threads", headers=ben).json()["thread_id"]
+    r = client.post(f"/v1/threads/{tid}/messages", json={"text": "find Berserk", "durability": "async"}, headers=ben)
+    assert r.status_code == 200, r.text
+    cps = client.get(f"/v1/threads/{tid}/history?subgraphs=true", headers=ben).json()["checkpoints"]
+    inner = next(c for c in cps if c["checkpoint_ns"].startswith("search_agent:") and c["next"] == ["execute"])
+    ref = {"checkpoint_id": inner["checkpoint_id"], "checkpoint_ns": inner["checkpoint_ns"]}
+    for values, owned in (({"budget": {"usd_left_turn": 1e9}}, "budget"), ({"max_reflections": 99}, "max_reflections"),
+                          ({"reflections": -10, "calls": []}, "calls, reflections")):
+        err = _assert_envelope(client.post(f"/v1/threads/{tid}/fork", json={**ref, "values": values}, headers=ben),
+                               422, "server_owned_channels")
+        assert f"cannot be written by clients: {owned}" in err["message"], err["message"]
+    assert len(_head_ids(client, ben, tid)) == len(cps)
+    ok = client.post(f"/v1/threads/{tid}/fork", json={**ref, "values": {"request": "Berserk"}}, headers=ben)
+    assert ok.status_code == 200, ok.text
+
+
+def test_a_user_over_the_daily_budget_is_refused_on_every_thread_before_any_model_work(client, ben):
+    from nodes.supervisor import USAGE_NAMESPACE, usage_day_key
+
+    key = _key(client, "u_spent")
+    h = {"X-Api-Key": key}
+    old = client.post("/v1/threads", headers=h).json()["thread_id"]
+    assert client.post(f"/v1/threads/{old}/messages", json={"text": "find Berserk"}, headers=h).status_code == 200
+    cap = client.app.state.assistant.deps.settings.usd_budget_user_day
+    store = client.app.state.assistant.graph.store
+    client.portal.call(store.aput, (USAGE_NAMESPACE, "u_spent"), usage_day_key(),
+                       {"usd": cap, "input_tokens": 90_000, "output_tokens": 9_000, "turns": 40, "calls": 200})
+    before = _head_ids(client, h, old)
+    new = client.post("/v1/threads", headers=h).json()["thread_id"]  # a new thread is no way out
+    refused = [client.post(f"/v1/threads/{old}/messages", json={"text": "find Monster"}, headers=h),
+               client.post(f"/v1/threads/{new}/messages", json={"text": "find Monster"}, headers=h),
+               client.post(f"/v1/threads/{old}/replay", json={"checkpoint_id": before[-1]}, headers=h),
+               client.post(f"/v1/threads/{old}/fork", json={"checkpoint_id": before[0], "values": {"answer": "x"}},
+                           headers=h)]
+    for r in refused:
+        err = _assert_envelope(r, 429, "daily_budget_exceeded")
+        assert f"${cap:.2f}" in err["message"] and "UTC" in err["message"]
+        assert 0 < int(r.headers["retry-after"]) <= 86_400
+    with client.websocket_connect(f"/v1/ws/threads/{new}?api_key={key}") as ws:
+        ws.send_json({"type": "message", "text": "find Monster"})
+        frame = ws.receive_json()
+    assert frame["type"] == "error" and frame["code"] == "daily_budget_exceeded", frame
+    assert _head_ids(client, h, old) == before and _head_ids(client, h, new) == [], "nothing was written"
+    assert client.get(f"/v1/threads/{new}/state", headers=h).json()["values"] == {}
+    # an edit without a run does no model work; other users are unaffected
+    assert client.post(f"/v1/threads/{old}/fork", json={"checkpoint_id": before[0], "values": {"answer": "x"},
+                                                        "run": False}, headers=h).status_code == 200
+    other = client.post("/v1/threads", headers=ben).json()["thread_id"]
+    assert client.post(f"/v1/threads/{other}/messages", json={"text": "find Monster"}, headers=ben).status_code == 200
