@@ -10,19 +10,22 @@ from core.state import SupervisorInput, SupervisorOutput, SupervisorState
 from graphs.specialist import SPECS, build_specialist
 from nodes.plan import make_plan
 from nodes.routing import AGENT_NODES
-from nodes.supervisor import finalize, make_classify, make_quality, merge
+from nodes.supervisor import finalize, make_branch_failed, make_classify, make_quality, merge
 
 
 def build_supervisor(deps: Deps) -> StateGraph:
     """Uncompiled supervisor StateGraph over the four specialists (compiled as subgraph nodes with no
     checkpointer of their own: they inherit the parent's, so their checkpoints are namespaced per task).
 
+    A specialist that raises in a multi-intent turn is isolated by its node's error handler
+    (nodes.supervisor.make_branch_failed): the other branches' answers are kept and that part is an apology.
     Callers compile it with the checkpointer/store they need (server: Postgres; CLI: SQLite; tests: memory).
     """
     g = StateGraph(SupervisorState, context_schema=Context, input_schema=SupervisorInput, output_schema=SupervisorOutput)
     g.add_node("classify", make_classify(deps), destinations=(*AGENT_NODES, "plan"))
     for name, spec in SPECS.items():
-        g.add_node(f"{name}_agent", build_specialist(spec, deps).compile(name=f"{name}_agent"))
+        g.add_node(f"{name}_agent", build_specialist(spec, deps).compile(name=f"{name}_agent"),
+                   error_handler=make_branch_failed(name))
         g.add_edge(f"{name}_agent", "merge")
     steps = {name: build_specialist(spec, deps).compile(name=f"{name}_step", checkpointer=False)
              for name, spec in SPECS.items()}

@@ -9,7 +9,8 @@ first item also as ``focus.referent`` (so "add volume 1 of it" resolves "it"). A
 finds nothing (error evidence, no answer); it is then re-planned on its own request, at most
 ``Context.max_replans`` times per turn: the sub-plan's ids are namespaced under the failed step
 (``s2.r1.s1``), so they never collide with the outer plan's, and every step's result is kept under its own id.
-A step that still fails contributes an honest "could not" answer. Steps run in subgraphs compiled without a
+A step that still fails contributes an honest "could not" answer; a step whose specialist raised is logged at
+ERROR with its traceback and the turn records the ``specialist_failed`` degrade step. Steps run in subgraphs compiled without a
 checkpointer of their own (``checkpointer=False``): a confirmation interrupt (cancel/return) inside a plan
 step is not supported, and such a step reports that it needs a separate request.
 """
@@ -17,6 +18,7 @@ step is not supported, and such a step reports that it needs a separate request.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -28,6 +30,9 @@ from core.budget import TurnBudget, call_scope
 from core.context import Context
 from core.deps import Deps
 from core.ports import Plan, PlanStep, RouterDecision
+from nodes.supervisor import BRANCH_FAILED_STEP
+
+graph_log = logging.getLogger("mangaassist.graph")
 
 INTENT_OF_AGENT = {"search": "search", "recommend": "recommend", "order": "order", "conversation": "faq"}
 
@@ -135,6 +140,7 @@ def make_plan(deps: Deps, specialists: Mapping[str, Any]):
         results: dict[str, dict] = {}  # every step's result under its own (namespaced) id
         shown: dict[str, list[dict]] = {}  # a replanned step → the successful results of its sub-plan
         failed: set[str] = set()  # ids of steps whose final result is a failure
+        raised: set[str] = set()  # ids of steps whose specialist raised (logged with its traceback)
         ran: list[dict] = []  # every result a step returned (its model calls and degrade steps are booked)
         log: list[dict] = []
         replans = 0
@@ -156,6 +162,13 @@ def make_plan(deps: Deps, specialists: Mapping[str, Any]):
                 res = RuntimeError("needs confirmation")
             except Exception as exc:  # noqa: BLE001 - a failed step is replanned or reported, not fatal
                 res = exc
+                raised.add(step.id)
+                thread_id = str((config.get("configurable") or {}).get("thread_id", ""))
+                graph_log.error("plan step %s (%s agent) failed (%s)", step.id, step.agent, type(exc).__name__,
+                                exc_info=(type(exc), exc, exc.__traceback__),
+                                extra={"thread_id": thread_id, "node": "plan", "kind": "branch", "agent": step.agent,
+                                       "intent": intent, "step": step.id, "outcome": "degraded",
+                                       "error": type(exc).__name__})
             if isinstance(res, Mapping):
                 ran.append(res)
             log.append({"id": step.id, "agent": step.agent, "request": step.request,
@@ -191,7 +204,8 @@ def make_plan(deps: Deps, specialists: Mapping[str, Any]):
                     if isinstance(res, BaseException) or not res:
                         res = {"agent": step.agent, "intent": await intent_for(step),
                                "answer": STEP_FAILED.get(locale, STEP_FAILED["en"]).format(request=step.request),
-                               "items": [], "orders": [], "evidence": [], "calls": [], "degraded": []}
+                               "items": [], "orders": [], "evidence": [], "calls": [],
+                               "degraded": [BRANCH_FAILED_STEP] if step.id in raised else []}
                     results[step.id] = res
 
         await run_levels(the_plan)
@@ -200,7 +214,7 @@ def make_plan(deps: Deps, specialists: Mapping[str, Any]):
         intents = list(dict.fromkeys(r["intent"] for r in ordered))
         return {"results": ordered, "intents": intents, "agents": list(dict.fromkeys(r["agent"] for r in ordered)),
                 "plan": log, "usage_calls": calls,
-                "degraded": list(dict.fromkeys(budget.degraded + [d for r in ran for d in r.get("degraded") or []])),
+                "degraded": list(dict.fromkeys(budget.degraded + [d for r in [*ran, *ordered] for d in r.get("degraded") or []])),
                 "timings_ms": {"plan": round((time.perf_counter() - t0) * 1000, 2)}}
 
     return plan

@@ -1,13 +1,16 @@
-"""Supervisor node factories: classify (route with Send), merge, quality gate, finalize."""
+"""Supervisor node factories: classify (route with Send), the branch error handler, merge, quality gate, finalize."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import time
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.errors import NodeError
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
@@ -19,6 +22,9 @@ from core.state import RESET
 from core.usage import add_totals, summarize
 from nodes.routing import AGENT_NODES, AGENT_OF, agent_node, drop_subsumed, order_results, resolve_intents
 from tools.backends.models.text_rules import split_clauses
+
+graph_log = logging.getLogger("mangaassist.graph")
+"""Structured graph lines (the logger server/observability.py writes its per-node lines to)."""
 
 
 def last_human_text(messages: list[Any]) -> str:
@@ -65,7 +71,8 @@ def make_classify(deps: Deps):
     Multi-intent messages are split into clauses and each specialist receives the clauses of its intent
     (clauses are labelled by the router's offline classifier when the router has one: no extra remote
     calls). Writes intents/scores/locale and the turn's budget, clears ``results``/usage for the new
-    turn, bumps ``turn``.
+    turn, bumps ``turn``. Each ``Send`` payload also carries ``fan_out`` (how many branches this turn runs),
+    read only by the branch error handler (make_branch_failed).
     """
     router = deps.models.router
     clause_router = getattr(router, "local", router)
@@ -108,12 +115,76 @@ def make_classify(deps: Deps):
                   "degraded": [RESET, *budget.degraded], "turn_started": budget.deadline_epoch_ms - budget.latency_budget_ms}
         if decision.complex and len(split_clauses(text)) > 1:
             return Command(goto="plan", update=update)
-        sends = [Send(agent_node(i), {**payload, "agent": AGENT_OF[i], "intent": i, "request": requests[i]})
+        sends = [Send(agent_node(i), {**payload, "agent": AGENT_OF[i], "intent": i, "request": requests[i],
+                                      "fan_out": len(intents)})
                  for i in intents]
         return Command(goto=sends, update=update)
 
     classify.destinations = (*AGENT_NODES, "plan")  # type: ignore[attr-defined]
     return classify
+
+
+BRANCH_FAILED: dict[str, dict[str, str]] = {
+    "en": {
+        "search": "Sorry — a problem on our side stopped me from searching the catalog for part of your message. "
+                  "Please ask about it again in a moment.",
+        "recommend": "Sorry — a problem on our side stopped me from putting together recommendations just now. "
+                     "Please ask again in a moment.",
+        "order": "Sorry — a problem on our side stopped me from looking into your order request just now. "
+                 "Please ask again in a moment.",
+        "conversation": "Sorry — a problem on our side stopped me from answering part of your message. "
+                        "Please ask again in a moment, or ask for a person.",
+    },
+    "ja": {
+        "search": "申し訳ありません。システムの問題により、ご質問の一部について商品を検索できませんでした。"
+                  "少し時間をおいて、もう一度お尋ねください。",
+        "recommend": "申し訳ありません。システムの問題により、ただいまおすすめをご用意できませんでした。"
+                     "少し時間をおいて、もう一度お尋ねください。",
+        "order": "申し訳ありません。システムの問題により、ただいまご注文についてのご依頼を確認できませんでした。"
+                 "少し時間をおいて、もう一度お尋ねください。",
+        "conversation": "申し訳ありません。システムの問題により、ご質問の一部にお答えできませんでした。"
+                        "少し時間をおいて、もう一度お尋ねいただくか、担当者へのおつなぎをお申し付けください。",
+    },
+}
+"""What the customer reads in place of a specialist's part of the answer when that specialist failed (locale →
+agent → text). States no fact, so the quality gate has nothing to check against evidence."""
+
+BRANCH_FAILED_STEP = "specialist_failed"
+"""Degrade step recorded for a turn in which a specialist branch failed and was answered with BRANCH_FAILED."""
+
+
+def make_branch_failed(agent: str):
+    """Error handler of the ``{agent}_agent`` node (``StateGraph.add_node(..., error_handler=...)``): isolates a
+    failing branch of a multi-intent turn.
+
+    When the failed ``Send`` was one of several (``fan_out`` > 1) the other branches keep their answers: this
+    branch contributes one AgentResult whose answer is BRANCH_FAILED in the customer's locale, with no items,
+    orders or evidence, and degrade step ``specialist_failed`` (so the turn's ``budget_report.degraded`` and
+    the ``mangaassist_budget_degradations_total{step="specialist_failed"}`` series record it); the error is
+    logged at ERROR with its traceback on ``mangaassist.graph`` (fields thread_id, node, agent, intent,
+    outcome="degraded", error = exception type). A single-branch turn has nothing else to keep: the original
+    exception is re-raised and fails the turn as before. Interrupts never reach the handler (LangGraph routes
+    only non-bubble-up errors to it).
+    """
+
+    async def branch_failed(state: dict, error: NodeError, config: RunnableConfig) -> Command:
+        exc = error.error
+        if int(state.get("fan_out") or 1) < 2:
+            raise exc
+        locale = state.get("locale") if state.get("locale") in BRANCH_FAILED else "en"
+        thread_id = str((config.get("configurable") or {}).get("thread_id", ""))
+        graph_log.error("branch %s failed (%s); its part of the turn is answered with an apology", error.node,
+                        type(exc).__name__, exc_info=(type(exc), exc, exc.__traceback__),
+                        extra={"thread_id": thread_id, "node": error.node, "kind": "branch", "agent": agent,
+                               "intent": state.get("intent", ""), "outcome": "degraded",
+                               "error": type(exc).__name__})
+        result = {"agent": agent, "intent": state.get("intent", ""), "answer": BRANCH_FAILED[locale][agent],
+                  "items": [], "orders": [], "evidence": [], "escalation_id": None, "focus_order_id": None,
+                  "ms": 0.0, "calls": [], "degraded": [BRANCH_FAILED_STEP]}
+        return Command(goto="merge", update={"results": [result]})
+
+    branch_failed.__name__ = f"{agent}_branch_failed"
+    return branch_failed
 
 
 def merge(state: dict) -> dict:
