@@ -2,6 +2,24 @@
 
 Persisted state is kept small and bounded: the message list is trimmed to ``Context.message_window`` at
 the end of every turn, and per-turn fields are overwritten, not accumulated.
+
+Dialogue state: ``SupervisorState.focus`` says what the conversation is about, so a follow-up without an entity
+of its own ("who is the author?", "the most recent one", "can I cancel it?", "何巻まで") is resolved against it
+(nodes/dialogue.py; rules in tools/backends/models/followups.py). Written by the merge node after every turn
+(``focus_after_turn``), merged by ``focus_reducer`` (right's keys win, a key written as None is removed, lists
+cut to FOCUS_MAX), checkpointed with the thread and shown by ``/state``. Keys (all optional):
+
+- ``items``: mal_ids of the last list of titles shown (≤ FOCUS_MAX, in shown order); ``items_intent``: the
+  intent that showed it ("search" | "recommend");
+- ``item``: the focused work {mal_id, title, turn, source}: the single title answered about, else the first of
+  the last list; ``source`` is the intent or "details" (a title's details were shown);
+- ``orders``: order ids of the last order list shown (≤ FOCUS_MAX, newest first);
+- ``order_id`` and ``order``: the focused order {order_id, status, turn, source} (one order shown or acted on);
+- ``last_list``: {kind: "items" | "orders", turn, intent}: the last list shown;
+- ``kind``: "item" | "order": which of the two the last turn was about;
+- ``question``: the open question the assistant asked, {kind: "which_order", action, turn}, or absent;
+- ``referent`` and ``followup`` appear only in a specialist's copy of the focus (the Send payload / plan step):
+  the item {kind, mal_id, title} or order {kind, order_id} this turn's message refers to.
 """
 
 from __future__ import annotations
@@ -29,6 +47,25 @@ def reset_list(left: list | None, right: list | None) -> list:
     if right and isinstance(right[0], dict) and right[0].get("__reset__"):
         return list(right[1:])
     return list(left or []) + list(right or [])
+
+
+FOCUS_MAX = 5
+"""Most entries a list in the dialogue state (``focus``) keeps: titles or orders shown, newest first."""
+
+
+def focus_reducer(left: dict | None, right: dict | None) -> dict:
+    """Reducer of ``focus`` (the dialogue state): shallow merge, right's keys win; a key written as None is
+    removed; every list value is cut to its first FOCUS_MAX entries, so the checkpointed state stays bounded."""
+    out = dict(left or {})
+    for k, v in (right or {}).items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = list(v[:FOCUS_MAX]) if isinstance(v, list) else v
+    for k, v in list(out.items()):
+        if isinstance(v, list) and len(v) > FOCUS_MAX:
+            out[k] = v[:FOCUS_MAX]
+    return out
 
 
 def merge_dicts(left: dict | None, right: dict | None) -> dict:
@@ -81,7 +118,8 @@ class SupervisorOutput(TypedDict, total=False):
 class SupervisorState(TypedDict, total=False):
     """The supervisor graph's state (one per thread, checkpointed).
 
-    Reducers: ``messages`` add_messages (trimmed by the finalize node with RemoveMessage);
+    Reducers: ``messages`` add_messages (trimmed by the finalize node with RemoveMessage); ``focus`` (the
+    dialogue state, see the module docstring) focus_reducer;
     ``results`` append with reset (see results_reducer); ``timings_ms`` dict merge; ``turn`` sum;
     ``usage_calls`` (model CallRecords of this turn) and ``degraded`` (degrade steps taken) append with
     reset at classify (reset_list); all other fields last-write-wins. ``budget`` is the TurnBudget dict
@@ -100,7 +138,7 @@ class SupervisorState(TypedDict, total=False):
     answer: str
     items: list[dict]
     orders: list[dict]
-    focus: dict[str, Any]
+    focus: Annotated[dict[str, Any], focus_reducer]
     quality: dict[str, Any]
     timings_ms: Annotated[dict[str, float], merge_dicts]
     turn: Annotated[int, operator.add]

@@ -20,6 +20,7 @@ from core.deps import Deps
 from core.lang import detect_locale
 from core.state import RESET
 from core.usage import add_totals, summarize
+from nodes.dialogue import focus_after_turn, focus_write, resolve_followup
 from nodes.routing import AGENT_NODES, AGENT_OF, agent_node, drop_subsumed, order_results, resolve_intents
 from tools.backends.models.text_rules import split_clauses
 
@@ -71,8 +72,11 @@ def make_classify(deps: Deps):
     Multi-intent messages are split into clauses and each specialist receives the clauses of its intent
     (clauses are labelled by the router's offline classifier when the router has one: no extra remote
     calls). Writes intents/scores/locale and the turn's budget, clears ``results``/usage for the new
-    turn, bumps ``turn``. Each ``Send`` payload also carries ``fan_out`` (how many branches this turn runs),
-    read only by the branch error handler (make_branch_failed).
+    turn, bumps ``turn``. After the router, a follow-up with no entity of its own ("who is the author?", "the
+    most recent one", "can I cancel it?") is resolved against the dialogue state (nodes/dialogue.resolve_followup)
+    and sent to the agent owning the focused item/order, with it as ``focus.referent``. Each ``Send`` payload
+    also carries ``fan_out`` (how many branches this turn runs), read only by the branch error handler
+    (make_branch_failed).
     """
     router = deps.models.router
     clause_router = getattr(router, "local", router)
@@ -91,6 +95,9 @@ def make_classify(deps: Deps):
             decision = await router.aroute(text, history)
         focus = state.get("focus") or {}
         intents = resolve_intents(decision, text, state.get("active_agent"), focus.get("items_intent"))
+        followup = resolve_followup(text, focus)  # no entity of its own + a focus of its kind → the owner
+        if followup is not None:
+            intents = [followup.intent]
         requests = {i: text for i in intents}
         if len(intents) > 1:
             clauses = split_clauses(text)
@@ -106,14 +113,15 @@ def make_classify(deps: Deps):
         branch_budget = {**budget_state, "usd_left_turn": budget_state["usd_left_turn"] - spent,
                          "usd_left_session": budget_state["usd_left_session"] - spent,
                          "usd_left_user_day": budget_state["usd_left_user_day"] - spent}
-        payload = {"message": text, "locale": locale, "history": history[-4:], "focus": state.get("focus") or {},
+        branch_focus = {**focus, "referent": followup.referent, "followup": True} if followup and followup.referent else focus
+        payload = {"message": text, "locale": locale, "history": history[-4:], "focus": branch_focus,
                    "max_reflections": ctx.max_reflections, "budget": branch_budget}
         update = {"locale": locale, "intents": intents, "scores": decision.scores,
                   "agents": list(dict.fromkeys(AGENT_OF[i] for i in intents)), "results": [RESET],
                   "turn": 1, "timings_ms": {"classify": round((time.perf_counter() - t0) * 1000, 2)},
                   "budget": budget_state, "usage_calls": [RESET, *scope.meter.calls],
                   "degraded": [RESET, *budget.degraded], "turn_started": budget.deadline_epoch_ms - budget.latency_budget_ms}
-        if decision.complex and len(split_clauses(text)) > 1:
+        if followup is None and decision.complex and len(split_clauses(text)) > 1:
             return Command(goto="plan", update=update)
         sends = [Send(agent_node(i), {**payload, "agent": AGENT_OF[i], "intent": i, "request": requests[i],
                                       "fan_out": len(intents)})
@@ -188,7 +196,8 @@ def make_branch_failed(agent: str):
 
 
 def merge(state: dict) -> dict:
-    """Node: combine the parallel specialists' results in intent order into one answer, items, orders, focus."""
+    """Node: combine the parallel specialists' results in intent order into one answer, items, orders, and the
+    dialogue state (``focus``: nodes/dialogue.focus_after_turn, written as a focus_reducer update)."""
     results = order_results(state.get("results") or [], state.get("intents") or [])
     answer = "\n\n".join(r["answer"] for r in results if r.get("answer"))
     items: list[dict] = []
@@ -202,13 +211,9 @@ def merge(state: dict) -> dict:
     for r in results:
         for o in r.get("orders") or []:
             orders[o["order_id"]] = o
-    focus = dict(state.get("focus") or {})
-    if items:
-        focus["items"] = [it["mal_id"] for it in items]
-        focus["items_intent"] = next(r["intent"] for r in results if r.get("items"))
-    order_focus = next((r.get("focus_order_id") for r in results if r.get("focus_order_id")), None)
-    if order_focus:
-        focus["order_id"] = order_focus
+    old_focus = state.get("focus") or {}
+    focus = focus_write(old_focus, focus_after_turn(old_focus, results, int(state.get("turn") or 0),
+                                                    last_human_text(state.get("messages") or [])))
     timings = {r["agent"]: r.get("ms", 0.0) for r in results}
     return {"answer": answer, "items": items, "orders": list(orders.values()), "focus": focus,
             "active_agent": results[0]["intent"] if results else state.get("active_agent"),

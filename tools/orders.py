@@ -59,7 +59,8 @@ def _thread_id(runtime: ToolRuntime[Context]) -> str:
 def make_order_tools(deps: Deps) -> list[BaseTool]:
     """Tools of the Order agent. The user id is read from ``runtime.context.user_id`` only.
 
-    Artifact kinds: ``orders`` {orders:[Order.to_dict()]}, ``action`` {action, order_id, confirmed,
+    Artifact kinds: ``orders`` {orders:[Order.to_dict()]} (get_order adds ``allowed``: {cancel|return: {ok, reason}}
+    by the repository's rules at its clock, so "can I cancel it?" is answered without acting), ``action`` {action, order_id, confirmed,
     status, refund_jpy, replayed}. Expected failures raise OrderError subclasses (see tool_error_message).
     """
 
@@ -78,7 +79,14 @@ def make_order_tools(deps: Deps) -> list[BaseTool]:
     async def get_order(order_id: str, runtime: ToolRuntime[Context]) -> tuple[str, dict]:
         """Status, delivery estimate, tracking and items of one of the customer's orders."""
         order = await deps.orders.get_order(_user(runtime), order_id.upper())
-        return f"{order.order_id}: {order.status}", {"kind": "orders", "orders": [order.to_dict()]}
+        allowed = {}
+        for action in ("cancel", "return"):
+            try:
+                deps.orders.check_action(order, action)
+                allowed[action] = {"ok": True, "reason": ""}
+            except OrderError as exc:
+                allowed[action] = {"ok": False, "reason": str(exc)}
+        return f"{order.order_id}: {order.status}", {"kind": "orders", "orders": [order.to_dict()], "allowed": allowed}
 
     async def _confirmed_action(action: str, order_id: str, runtime: ToolRuntime[Context], reason: str = "") -> tuple[str, dict]:
         user_id = _user(runtime)

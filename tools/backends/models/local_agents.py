@@ -13,6 +13,7 @@ from typing import Any, Sequence
 from langchain_core.messages import AIMessage
 from langchain_core.tools import BaseTool
 
+from tools.backends.models.followups import direct_fact, order_question, subject_of, subject_query
 from tools.backends.models.text_rules import (
     clean_search_query,
     find_order_id,
@@ -49,16 +50,21 @@ def _referenced_item(state: dict) -> int | None:
 
 
 def _referent(state: dict) -> dict | None:
-    """{mal_id, title} a back-reference ("it", "それ") in the request means: ``focus.referent``, which the plan
-    executor sets for a step from the first item of its dependencies; None without one or without a back-reference."""
-    ref = (state.get("focus") or {}).get("referent")
-    if isinstance(ref, dict) and ref.get("mal_id") is not None and is_backreference(state.get("request", "")):
+    """{mal_id, title} the request refers to: ``focus.referent`` when classify resolved a follow-up against the
+    dialogue state (``focus.followup``), or when the request has a back-reference ("it", "それ") and the plan
+    executor set the referent from the first item of the step's dependencies; None otherwise."""
+    focus = state.get("focus") or {}
+    ref = focus.get("referent")
+    if isinstance(ref, dict) and ref.get("mal_id") is not None and (
+            focus.get("followup") or is_backreference(state.get("request", ""))):
         return ref
     return None
 
 
 class SearchPolicy:
-    """Search agent: details of a referenced earlier result, else a catalog search on the cleaned request.
+    """Search agent: details of a referenced earlier result or of the follow-up's referent (classify resolved
+    "who is the author?" against the dialogue state), the best match only (k=1) for a fact question naming its
+    work ("who wrote Monster?"), else a catalog search on the cleaned request.
 
     A back-reference to the plan step's referent ("add volume 1 of it") searches that title and volume, or
     gets its details when no volume is named. Retry instruction ``broaden`` (from reflect when nothing was
@@ -77,6 +83,8 @@ class SearchPolicy:
             if volume is not None and referent.get("title"):
                 return _msg(_call("search_catalog", query=f"{referent['title']} vol {volume}", k=k))
             return _msg(_call("get_title_details", mal_id=int(referent["mal_id"])))
+        if direct_fact(request) and subject_of(request) and not _retry(state):  # "who wrote Monster?": one work, answered directly
+            return _msg(_call("search_catalog", query=subject_query(request), k=1))
         query = clean_search_query(request)
         if _retry(state) == "broaden":
             words = query.split()
@@ -105,6 +113,9 @@ class RecommendPolicy:
 class OrderPolicy:
     """Order agent: status/list, cancel or return for an order id named now or earlier in the thread.
 
+    The order is the one named, else the follow-up's referent, else the focused one. A question about it
+    ("can I cancel it?", "when will it arrive?") reads the order (get_order, whose artifact says what the store's
+    rules allow); "the most recent one" answering "which order?" carries the asked action.
     Without an order id, lists the customer's orders; reflect then retries with ``act:<action>:<id>``
     when exactly one order is eligible, or the answer asks which order.
     """
@@ -115,10 +126,18 @@ class OrderPolicy:
             _, action, oid = retry.split(":", 2)
             return _msg(_call(f"{action}_order", order_id=oid))
         request = state.get("request", "")
-        oid = find_order_id(request) or (state.get("focus") or {}).get("order_id")
+        focus = state.get("focus") or {}
+        ref = focus.get("referent") if isinstance(focus.get("referent"), dict) else {}
+        oid = find_order_id(request) or ref.get("order_id") or focus.get("order_id")
+        asked = order_question(request)
         action = order_action(request)
+        question = focus.get("question") if isinstance(focus.get("question"), dict) else {}
+        if action == "status" and not asked and ref.get("order_id") and question.get("kind") == "which_order":
+            action = question.get("action", "status")  # "the most recent one" answers "which order?"
         if oid is None:
             return _msg(_call("list_my_orders"))
+        if asked in ("can_cancel", "can_return", "arrival", "tracking"):
+            return _msg(_call("get_order", order_id=oid))  # a question about the order, not a request
         if action == "cancel":
             return _msg(_call("cancel_order", order_id=oid))
         if action == "return":

@@ -453,10 +453,11 @@ class LocalCritic:
         if agent == "recommend" and "recommend" in kinds and not any(e.get("items") for e in evidence):
             return Critique(ok=False, problems=["no picks"], retry_instructions="drop_seeds")
         if agent == "order" and kinds == {"orders"}:
+            from tools.backends.models.followups import is_capability_question
             from tools.backends.models.text_rules import order_action  # local rules, same profile
 
             action = order_action(request)
-            if action in ("cancel", "return"):
+            if action in ("cancel", "return") and not is_capability_question(request):  # "can I cancel it?" asks
                 orders = [o for e in evidence for o in e.get("orders") or []]
                 eligible = _eligible(orders, action)
                 if len(eligible) == 1:

@@ -1,7 +1,9 @@
 """Answer templates of the local writer (English and Japanese), rendered only from tool evidence.
 
 Every fact in an answer (title, author, price, status, order id, date, policy text) is copied from an
-evidence artifact; nothing is invented. Evidence kinds are those of tools/*.py artifacts.
+evidence artifact; nothing is invented. A question about one work ("who is the author?", "何巻まで") or one order
+("can I cancel it?", "いつ届く") is answered in one or two sentences (direct_item_answer, direct_order_answer);
+lists are for searches. Evidence kinds are those of tools/*.py artifacts.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import re
 
 from core.ports import WriteTask
+from tools.backends.models.followups import direct_fact, order_question
 
 STATUS_JA = {"Finished": "完結", "Publishing": "連載中", "On Hiatus": "休載中", "Discontinued": "打ち切り", "Unknown": "不明"}
 ORDER_STATUS_JA = {"processing": "準備中", "shipped": "発送済み", "delivered": "配達済み", "cancelled": "キャンセル済み",
@@ -92,6 +95,62 @@ def _details(ev: dict, ja: bool) -> str:
     return "\n".join(out)
 
 
+def _join_authors(it: dict, ja: bool) -> str:
+    names = _authors_ja(it) if ja else list(it.get("authors") or [])
+    return ("、" if ja else " and " if len(names) == 2 else ", ").join(names)
+
+
+def direct_item_answer(it: dict, fact: str, ja: bool) -> str:
+    """One- or two-sentence answer to ``fact`` (followups.ITEM_FACTS) about one catalog work, from its record."""
+    t, n, st = _title(it, ja), it.get("num_volumes"), it.get("status") or "Unknown"
+    price, stock = f"¥{it['price_jpy']:,}", _stock(it, ja)
+    if fact == "author":
+        who = _join_authors(it, ja)
+        if not who:
+            return f"{t}の作者はカタログに記載がありません。" if ja else f"Our catalog does not list the author of {t}."
+        return f"{t}の作者は{who}です。" if ja else f"{t} is by {who}."
+    if fact == "volumes":
+        if not n:
+            return (f"{t}は{STATUS_JA.get(st, st)}で、カタログに巻数の記載はありません。" if ja
+                    else f"{t} is {st.lower()}; our catalog does not list its number of volumes.")
+        if ja:
+            return f"{t}は全{n}巻で完結しています。" if st == "Finished" else f"{t}は{n}巻まで出ています（{STATUS_JA.get(st, st)}）。"
+        return (f"{t} is finished at {n} volume{'s' if n != 1 else ''}." if st == "Finished"
+                else f"{t} has {n} volume{'s' if n != 1 else ''} so far ({st.lower()}).")
+    if fact == "status":
+        vols = (f"全{n}巻" if ja else f"{n} volume{'s' if n != 1 else ''}") if n else ""
+        if ja:
+            return {"Finished": f"はい、{t}は完結しています" + (f"（{vols}）。" if vols else "。"),
+                    "Publishing": f"いいえ、{t}は連載中です。", "On Hiatus": f"いいえ、{t}は現在休載中です" + (f"（{n}巻まで）。" if n else "。"),
+                    }.get(st, f"{t}の状態：{STATUS_JA.get(st, st)}。")
+        return {"Finished": f"Yes — {t} is finished" + (f" ({vols})." if vols else "."),
+                "Publishing": f"No — {t} is still publishing.",
+                "On Hiatus": f"No — {t} is on hiatus" + (f" ({vols} so far)." if vols else "."),
+                }.get(st, f"{t} is {st.lower()}.")
+    if fact == "price":
+        return f"{t}は1冊 {price}です（{stock}）。" if ja else f"{t} is {price} per volume ({stock})."
+    if fact == "stock":
+        if ja:
+            return f"{t}は{stock}です（1冊 {price}）。"
+        return (f"Yes — {t} is in stock ({price} per volume)." if it.get("in_stock")
+                else f"Sorry — {t} is out of stock right now ({price} per volume).")
+    if fact == "title_en":
+        en = it.get("title_en") or it.get("title")
+        return f"{t}の英語タイトルは{en}です。" if ja else f"The English title of {t} is {en}."
+    if fact == "title_ja":
+        jt = it.get("title_ja")
+        if not jt:
+            return f"{t}の日本語タイトルはカタログに記載がありません。" if ja else f"Our catalog lists no Japanese title for {t}."
+        return f"{t}の日本語タイトルは{jt}です。" if ja else f"The Japanese title of {it.get('title') or t} is {jt}."
+    if fact == "genres" and it.get("genres") is not None:
+        g = ("、" if ja else ", ").join(it.get("genres") or [])
+        return f"{t}のジャンルは{g}です。" if ja else f"{t} is listed under {g}."
+    if fact == "synopsis" and it.get("synopsis"):
+        syn = " ".join(re.split(r"(?<=[.!?])\s", it["synopsis"])[:2]).strip()
+        return f"{t}のあらすじ（英語）：{syn}" if ja else f"{t}: {syn}"
+    return ""
+
+
 def _recommend(ev: dict, ja: bool) -> str:
     items = ev.get("items") or []
     if not items:
@@ -145,6 +204,48 @@ def _orders(ev: dict, ja: bool, task: WriteTask) -> str:
         lines.append(f"どの注文を{action}しますか？注文番号を教えてください。" if ja else
                      f"Which order would you like to {'cancel' if 'cancel' in task.instructions else 'return'}? Tell me its order id.")
     return "\n".join(lines)
+
+
+def direct_order_answer(o: dict, allowed: dict, question: str, ja: bool) -> str:
+    """One- or two-sentence answer to an order question (arrival, tracking, can_cancel, can_return) from the order
+    record and ``allowed`` (get_order's artifact: {cancel|return: {ok, reason}} by the repository's rules)."""
+    oid, st = o["order_id"], o["status"]
+    st_ja = ORDER_STATUS_JA.get(st, st)
+    eta = (o.get("estimated_delivery") or "")[:10]
+    if question in ("can_cancel", "can_return"):
+        action = "cancel" if question == "can_cancel" else "return"
+        rule = allowed.get(action) or {}
+        if ja:
+            verb = "キャンセル" if action == "cancel" else "返品"
+            if rule.get("ok"):
+                return (f"はい、注文 {oid} は{st_ja}のため{verb}できます。"
+                        f"{verb}する場合は「{verb}して」とお伝えください。確認のうえ手続きします。")
+            why = ("発送前のご注文のみキャンセルできます。" if action == "cancel"
+                   else "返品はお届け後30日以内の配達済みのご注文のみ受け付けています。")
+            return f"いいえ、注文 {oid} は{st_ja}のため{verb}できません。{why}"
+        verb = "cancelled" if action == "cancel" else "returned"
+        if rule.get("ok"):
+            return (f"Yes — order {oid} is {st}, so it can be {verb}. "
+                    f"Say “{action} it” to go ahead — you'll be asked to confirm first.")
+        reason = str(rule.get("reason") or "")
+        reason = reason.split(". ", 1)[1] if reason.startswith("Order ") and ". " in reason else reason
+        return f"No — order {oid} is {st}, so it can't be {verb}." + (f" {reason}" if reason else "")
+    if question == "tracking" and st == "shipped" and o.get("tracking_number"):
+        return (f"注文 {oid} は{o.get('carrier')}で発送済みで、追跡番号は {o['tracking_number']} です。" if ja
+                else f"Order {oid} shipped with {o.get('carrier')}; the tracking number is {o['tracking_number']}.")
+    if st == "shipped":
+        return (f"注文 {oid} は{o.get('carrier')}で発送済みで、お届け予定は {eta} です（追跡番号 {o.get('tracking_number')}）。" if ja
+                else f"Order {oid} shipped with {o.get('carrier')} and is expected on {eta} (tracking {o.get('tracking_number')}).")
+    if st == "processing":
+        if ja:
+            return f"注文 {oid} は発送前（準備中）です" + (f"。お届け予定は {eta} です。" if eta else "。発送されると追跡番号をお知らせします。")
+        return (f"Order {oid} has not shipped yet (processing)" +
+                (f"; it is expected on {eta}." if eta else "; you'll get a tracking number once it ships."))
+    if st == "delivered":
+        when = (o.get("delivered_at") or "")[:10]
+        return f"注文 {oid} は {when} に配達済みです。" if ja else f"Order {oid} was delivered on {when}."
+    return (f"注文 {oid} は{st_ja}のため、お届けはありません。" if ja
+            else f"Order {oid} is {st}, so it will not be delivered.")
 
 
 def _action(ev: dict, ja: bool) -> str:
@@ -225,8 +326,20 @@ def render(task: WriteTask) -> str:
     """Render the answer for ``task`` in ``task.locale`` from ``task.evidence`` (list of tool artifacts)."""
     ja = task.locale == "ja"
     parts: list[str] = []
+    fact = direct_fact(task.request)
+    asked = order_question(task.request)
     for ev in task.evidence:
         kind = ev.get("kind") or ("error" if "error" in ev else "")
+        items = ev.get("items") or []
+        if fact and (kind == "details" or (kind == "search" and len(items) == 1 and not ev.get("volume"))) and items:
+            direct = direct_item_answer(items[0], fact, ja)
+            if direct:
+                parts.append(direct)
+                continue
+        if (kind == "orders" and asked in ("arrival", "tracking", "can_cancel", "can_return")
+                and len(ev.get("orders") or []) == 1):
+            parts.append(direct_order_answer(ev["orders"][0], ev.get("allowed") or {}, asked, ja))
+            continue
         if kind == "search":
             parts.append(_search(ev, ja))
         elif kind == "details":

@@ -1,0 +1,117 @@
+"""Multi-turn conversations on one thread (local profile, real models): follow-ups without their own entity
+resolve against the dialogue state (``focus``) and go to the agent that owns it, and questions about a work or
+an order are answered directly from the record. Each turn checks the agent, the focused/attached item or
+order, and the fact stated."""
+
+from __future__ import annotations
+
+
+async def _turn(assistant, text, thread, user="u_ben"):
+    out = await assistant.turn(text, thread_id=thread, user_id=user)
+    values = (await assistant.graph.aget_state(assistant.config(thread, user))).values
+    return out, values.get("focus") or {}
+
+
+async def test_vagabond_then_its_author_volumes_status_price(assistant, deps):
+    rec = deps.catalog.get(656)
+    out, focus = await _turn(assistant, "do you have Vagabond?", "fu-en-1")
+    assert out["agents"] == ["search"] and out["items"][0]["mal_id"] == 656
+    assert focus["item"]["mal_id"] == 656
+
+    out, focus = await _turn(assistant, "who is the author?", "fu-en-1")
+    assert out["agents"] == ["search"] and [i["mal_id"] for i in out["items"]] == [656]
+    assert all(a in out["answer"] for a in rec.authors) and "Here is what I found" not in out["answer"]
+    assert len(out["answer"].splitlines()) == 1
+
+    out, _ = await _turn(assistant, "how many volumes?", "fu-en-1")
+    assert [i["mal_id"] for i in out["items"]] == [656] and f"{rec.num_volumes} volumes" in out["answer"]
+
+    out, _ = await _turn(assistant, "is it finished?", "fu-en-1")
+    assert [i["mal_id"] for i in out["items"]] == [656] and "hiatus" in out["answer"]
+
+    out, focus = await _turn(assistant, "how much is it?", "fu-en-1")
+    assert f"¥{rec.price_jpy:,}" in out["answer"] and "out of stock" in out["answer"]
+    assert focus["items"][0] == 656 and focus["item"]["turn"] == 5
+
+
+async def test_berserk_in_japanese_then_volumes_author_stock(assistant, deps):
+    out, focus = await _turn(assistant, "ベルセルクはありますか", "fu-ja-1")
+    assert out["agents"] == ["search"] and out["items"][0]["mal_id"] == 2 and focus["item"]["mal_id"] == 2
+
+    out, _ = await _turn(assistant, "何巻まで出ていますか", "fu-ja-1")
+    assert out["agents"] == ["search"] and [i["mal_id"] for i in out["items"]] == [2]
+    assert "ベルセルク" in out["answer"] and "連載中" in out["answer"] and "見つかった作品" not in out["answer"]
+
+    out, _ = await _turn(assistant, "作者は？", "fu-ja-1")
+    assert [i["mal_id"] for i in out["items"]] == [2] and "Kentarou Miura" in out["answer"]
+
+    out, _ = await _turn(assistant, "在庫は？", "fu-ja-1")
+    assert [i["mal_id"] for i in out["items"]] == [2] and "在庫あり" in out["answer"]
+
+
+async def test_vagabond_in_japanese_volume_count_and_author(assistant, deps):
+    rec = deps.catalog.get(656)
+    out, _ = await _turn(assistant, "バガボンドはありますか", "fu-ja-2")
+    assert out["items"][0]["mal_id"] == 656
+    out, _ = await _turn(assistant, "何巻まで出ていますか", "fu-ja-2")
+    assert [i["mal_id"] for i in out["items"]] == [656] and f"{rec.num_volumes}巻" in out["answer"]
+    out, _ = await _turn(assistant, "この作品の作者は誰ですか", "fu-ja-2")
+    assert [i["mal_id"] for i in out["items"]] == [656] and rec.authors_ja[0] in out["answer"]
+
+
+async def test_orders_then_the_most_recent_one_then_can_i_cancel_it(assistant, deps, demo):
+    newest = (await deps.orders.list_orders("u_ben"))[0]
+    assert newest.status == "processing"
+    out, focus = await _turn(assistant, "where is my order?", "fu-en-2")
+    assert out["agents"] == ["order"] and len(out["orders"]) > 1 and focus["orders"][0] == newest.order_id
+
+    out, focus = await _turn(assistant, "the most recent one", "fu-en-2")
+    assert out["agents"] == ["order"] and [o["order_id"] for o in out["orders"]] == [newest.order_id]
+    assert focus["order_id"] == newest.order_id
+
+    out, _ = await _turn(assistant, "can I cancel it?", "fu-en-2")
+    assert out["agents"] == ["order"] and out["interrupt"] is None
+    assert newest.order_id in out["answer"] and out["answer"].startswith("Yes")
+    assert (await deps.orders.get_order("u_ben", newest.order_id)).status == "processing"
+
+    out, _ = await _turn(assistant, "when will it arrive?", "fu-en-2")
+    assert out["agents"] == ["order"] and newest.order_id in out["answer"] and "not shipped yet" in out["answer"]
+
+    out, _ = await _turn(assistant, "cancel it", "fu-en-2")
+    assert out["interrupt"] and out["interrupt"]["action"] == "cancel" and out["interrupt"]["order_id"] == newest.order_id
+
+
+async def test_second_order_is_shipped_arrival_and_cannot_cancel(assistant, deps):
+    second = (await deps.orders.list_orders("u_ben"))[1]
+    assert second.status == "shipped"
+    await _turn(assistant, "show my orders", "fu-en-3")
+    out, _ = await _turn(assistant, "the second one", "fu-en-3")
+    assert [o["order_id"] for o in out["orders"]] == [second.order_id]
+    out, _ = await _turn(assistant, "when will it arrive?", "fu-en-3")
+    assert second.estimated_delivery[:10] in out["answer"] and second.tracking_number in out["answer"]
+    out, _ = await _turn(assistant, "can I cancel it?", "fu-en-3")
+    assert out["interrupt"] is None and out["answer"].startswith("No") and "shipped" in out["answer"]
+
+
+async def test_orders_in_japanese_newest_cancel_question_and_arrival(assistant, deps):
+    newest = (await deps.orders.list_orders("u_aiko"))[0]
+    out, _ = await _turn(assistant, "注文はどこですか", "fu-ja-3", "u_aiko")
+    assert out["agents"] == ["order"] and len(out["orders"]) > 1
+    out, _ = await _turn(assistant, "一番新しいもの", "fu-ja-3", "u_aiko")
+    assert out["agents"] == ["order"] and [o["order_id"] for o in out["orders"]] == [newest.order_id]
+    out, _ = await _turn(assistant, "キャンセルできますか", "fu-ja-3", "u_aiko")
+    assert out["agents"] == ["order"] and out["interrupt"] is None
+    assert newest.order_id in out["answer"] and "キャンセルできます" in out["answer"]
+    out, _ = await _turn(assistant, "いつ届く？", "fu-ja-3", "u_aiko")
+    assert out["agents"] == ["order"] and newest.order_id in out["answer"] and "発送前" in out["answer"]
+
+
+async def test_who_wrote_a_named_title_is_answered_directly(assistant, deps):
+    out = await assistant.turn("who wrote Monster?", user_id="u_ben")
+    assert out["agents"] == ["search"] and [i["mal_id"] for i in out["items"]] == [1]
+    assert "Naoki Urasawa" in out["answer"] and "Here is what I found" not in out["answer"]
+    out = await assistant.turn("ベルセルクの作者は？", user_id="u_ben")
+    assert [i["mal_id"] for i in out["items"]] == [2] and "Kentarou Miura" in out["answer"]
+    assert "作者" in out["answer"]
+    out = await assistant.turn("who drew Vagabond?", user_id="u_ben")
+    assert [i["mal_id"] for i in out["items"]] == [656] and "Takehiko Inoue" in out["answer"]
