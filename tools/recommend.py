@@ -34,7 +34,8 @@ def make_recommend_tools(deps: Deps) -> list[BaseTool]:
     ``recommend_manga`` resolves liked titles with the search index, adds the customer's stored likes
     (LangGraph store) and ordered titles (orders repository, as implicit score-8 history), remembers the
     new likes in the store, and asks the recommender. Artifact kind ``recommend``:
-    {seeds:[summary], preferences, items:[summary + reason + score]}.
+    {seeds:[summary], preferences, items:[summary + reason + score]}. Errors of the orders repository
+    (e.g. sqlite3.Error, psycopg.OperationalError) propagate: the specialist's ToolNode re-raises them.
     """
 
     @tool(args_schema=RecommendInput, response_format="content_and_artifact")
@@ -56,12 +57,11 @@ def make_recommend_tools(deps: Deps) -> list[BaseTool]:
             for mal_id in seeds:
                 it = deps.catalog.get(mal_id)
                 await store.aput(ns, str(mal_id), {"title": it.title if it else "", "score": 10})
-        try:
-            for order in await deps.orders.list_orders(user_id):
-                for line in order.items:
-                    history.setdefault(line.mal_id, 8.0)
-        except Exception:  # noqa: BLE001 - anonymous users have no orders; history is optional
-            pass
+        # A customer without orders (or the anonymous user) gets []; a failing orders database raises, as on
+        # every other path: picks silently stripped of the customer's history would look like a working answer.
+        for order in await deps.orders.list_orders(user_id):
+            for line in order.items:
+                history.setdefault(line.mal_id, 8.0)
         recs = await asyncio.to_thread(deps.recommender.recommend, history=list(history.items()),
                                        liked_text=preferences, k=k)  # CPU-bound scoring, off the event loop
         items = []
