@@ -9,12 +9,15 @@ item or order as ``referent``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from core.state import FOCUS_MAX, focus_reducer
 from tools.backends.models.followups import parse_followup
 from tools.backends.models.text_rules import order_action
+
+_STATUS_WORD = re.compile(r"\bstatus\b|状況|状態", re.I)
 
 __all__ = ["FOCUS_MAX", "Resolution", "focus_after_turn", "focus_write", "resolve_followup"]
 
@@ -104,8 +107,8 @@ def resolve_followup(text: str, focus: Mapping[str, Any] | None) -> Resolution |
     orders = list(focus.get("orders") or [])
     order_id = focus.get("order_id")
     last_kind = (focus.get("last_list") or {}).get("kind")
-    if f.order_q:
-        kind = "order"
+    if f.order_q or (f.fact == "status" and focus.get("kind") == "order" and _STATUS_WORD.search(text or "")):
+        kind = "order"  # "what's the status?" right after an order was discussed is about the order
     elif f.fact:
         kind = "item"
     elif f.recency:

@@ -149,11 +149,17 @@ ANSWER_CACHE_VERSION = "v2"
 """Part of every answer-cache key; bumped when what a key covers changes, so older entries are never read."""
 
 
+def _stable_focus(focus: dict) -> dict:
+    """The focus without the turn numbers of its entries (dialogue state): the same question about the same
+    focus gets the same cache key whichever turn it was asked in."""
+    return {k: ({kk: vv for kk, vv in v.items() if kk != "turn"} if isinstance(v, dict) else v) for k, v in focus.items()}
+
+
 def answer_cache_key(agent: str, state: dict, context: Any = None, evidence: Sequence[dict] = ()) -> str | None:
     """Cache key of a written answer, or None when this answer must not be cached or served from cache.
 
     SHA-256 of everything the answer depends on: agent, intent, request, the whole message (liked titles are read
-    from it), locale, focus, ``Context.search_k`` and — for ``user``-scoped intents (CACHE_SCOPE) — the
+    from it), locale, focus (without its turn numbers), ``Context.search_k`` and — for ``user``-scoped intents (CACHE_SCOPE) — the
     authenticated ``Context.user_id`` (never anything from the chat text). None for intents outside CACHE_SCOPE
     and when ``evidence`` (this turn's tool results) records a side effect (SIDE_EFFECT_EVIDENCE). The cached
     value carries its own evidence (see make_respond)."""
@@ -163,7 +169,7 @@ def answer_cache_key(agent: str, state: dict, context: Any = None, evidence: Seq
         return None
     user = str(getattr(context, "user_id", "anonymous") or "anonymous") if scope == "user" else None
     blob = json.dumps([agent, intent, state.get("request", ""), state.get("message", ""), state.get("locale", "en"),
-                       state.get("focus") or {}, getattr(context, "search_k", None), scope, user],
+                       _stable_focus(state.get("focus") or {}), getattr(context, "search_k", None), scope, user],
                       sort_keys=True, ensure_ascii=False, default=str)
     return f"answer:{ANSWER_CACHE_VERSION}:{scope}:" + hashlib.sha256(blob.encode()).hexdigest()
 

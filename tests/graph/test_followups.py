@@ -104,6 +104,9 @@ async def test_orders_in_japanese_newest_cancel_question_and_arrival(assistant, 
     assert newest.order_id in out["answer"] and "キャンセルできます" in out["answer"]
     out, _ = await _turn(assistant, "いつ届く？", "fu-ja-3", "u_aiko")
     assert out["agents"] == ["order"] and newest.order_id in out["answer"] and "発送前" in out["answer"]
+    out, _ = await _turn(assistant, "キャンセルして", "fu-ja-3", "u_aiko")
+    assert out["interrupt"] and out["interrupt"]["order_id"] == newest.order_id and "キャンセルしますか" in out["answer"]
+    assert (await deps.orders.get_order("u_aiko", newest.order_id)).status == "processing"
 
 
 async def test_who_wrote_a_named_title_is_answered_directly(assistant, deps):
@@ -115,3 +118,21 @@ async def test_who_wrote_a_named_title_is_answered_directly(assistant, deps):
     assert "作者" in out["answer"]
     out = await assistant.turn("who drew Vagabond?", user_id="u_ben")
     assert [i["mal_id"] for i in out["items"]] == [656] and "Takehiko Inoue" in out["answer"]
+
+
+async def test_an_ordinal_moves_the_focus_and_later_questions_follow_it(assistant, deps):
+    first, _ = await _turn(assistant, "do you have Vagabond?", "fu-en-4")
+    second = first["items"][1]
+    out, focus = await _turn(assistant, "what about the second one?", "fu-en-4")
+    assert [i["mal_id"] for i in out["items"]] == [second["mal_id"]] and focus["item"]["mal_id"] == second["mal_id"]
+    assert focus["items"] == [i["mal_id"] for i in first["items"]]  # the list shown is kept
+    out, _ = await _turn(assistant, "who drew it?", "fu-en-4")
+    rec = deps.catalog.get(second["mal_id"])
+    assert [i["mal_id"] for i in out["items"]] == [rec.mal_id] and rec.authors[0] in out["answer"]
+
+
+async def test_what_is_a_named_title_about_reads_its_details(assistant, deps):
+    out = await assistant.turn("What is One Piece about?", user_id="u_ben")
+    rec = deps.catalog.get(13)
+    assert [i["mal_id"] for i in out["items"]] == [13] and rec.synopsis[:40] in out["answer"]
+    assert "Here is what I found" not in out["answer"]

@@ -47,6 +47,7 @@ def test_order_question(text, q):
     "who is the author?", "何巻まで出ていますか", "the most recent one", "一番新しいもの", "can I cancel it?",
     "キャンセルできますか", "いつ届く？", "在庫は？", "それは完結していますか", "この作品の作者は？", "the second one",
     "what about the second one?", "2つ目は？", "is it finished?", "tell me more about it", "its author?",
+    "キャンセルして", "キャンセルしてください",
 ])
 def test_messages_without_their_own_entity_lean_on_context(text):
     f = parse_followup(text)
@@ -131,6 +132,7 @@ def test_resolve_order_follow_ups():
     for text in ("can I cancel it?", "キャンセルできますか", "いつ届く？", "when will it arrive?", "cancel it"):
         r = resolve_followup(text, focus)
         assert r.intent == "order" and r.referent["order_id"] == "MA-10002", text
+    assert resolve_followup("what's the status?", focus).referent["order_id"] == "MA-10002"
     assert resolve_followup("who is the author?", focus) is None  # no item in focus
     assert resolve_followup("cancel MA-10003", focus) is None  # its own order id
 

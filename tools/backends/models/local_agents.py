@@ -64,7 +64,8 @@ def _referent(state: dict) -> dict | None:
 class SearchPolicy:
     """Search agent: details of a referenced earlier result or of the follow-up's referent (classify resolved
     "who is the author?" against the dialogue state), the best match only (k=1) for a fact question naming its
-    work ("who wrote Monster?"), else a catalog search on the cleaned request.
+    work ("who wrote Monster?"; retry ``details:<mal_id>`` then reads that title's details for a synopsis or
+    genres question), else a catalog search on the cleaned request.
 
     A back-reference to the plan step's referent ("add volume 1 of it") searches that title and volume, or
     gets its details when no volume is named. Retry instruction ``broaden`` (from reflect when nothing was
@@ -73,6 +74,8 @@ class SearchPolicy:
 
     async def athink(self, state: dict, tools: Sequence[BaseTool], context: Any) -> AIMessage:
         k = getattr(context, "search_k", 5)
+        if _retry(state).startswith("details:"):  # a synopsis/genres question found its title: read the details
+            return _msg(_call("get_title_details", mal_id=int(_retry(state).split(":", 1)[1])))
         ref = _referenced_item(state)
         if ref is not None and not _retry(state):
             return _msg(_call("get_title_details", mal_id=ref))

@@ -445,11 +445,19 @@ class LocalCritic:
         """Critique the tool results of one think→execute round.
 
         Retry instructions understood by the local policies: ``broaden`` (search found nothing),
+        ``details:<mal_id>`` (a synopsis/genres question found its one title: read its details),
         ``drop_seeds`` (recommend found nothing), ``act:<cancel|return>:<order_id>`` (one eligible order).
         """
         kinds = {e.get("kind") for e in evidence}
         if agent == "search" and "search" in kinds and not any(e.get("items") for e in evidence if e.get("kind") == "search"):
             return Critique(ok=False, problems=["no catalog match"], retry_instructions="broaden")
+        if agent == "search" and kinds == {"search"}:
+            from tools.backends.models.followups import direct_fact
+
+            found = [it for e in evidence for it in e.get("items") or []]
+            if len(found) == 1 and direct_fact(request) in ("synopsis", "genres"):  # "what is X about?"
+                return Critique(ok=False, problems=["the answer needs the title's details"],
+                                retry_instructions=f"details:{found[0]['mal_id']}")
         if agent == "recommend" and "recommend" in kinds and not any(e.get("items") for e in evidence):
             return Critique(ok=False, problems=["no picks"], retry_instructions="drop_seeds")
         if agent == "order" and kinds == {"orders"}:
