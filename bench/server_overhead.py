@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -42,6 +43,20 @@ def _stats(xs: list[float]) -> dict:
 def _plan(turns: int) -> list[tuple[int, str]]:
     """(thread number, message) for each turn."""
     return [(i // len(MESSAGES), MESSAGES[i % len(MESSAGES)]) for i in range(turns)]
+
+
+MODEL_SETTINGS = ("MANGAASSIST_MODEL_DIR", "MANGAASSIST_ROUTER_ENCODER", "MANGAASSIST_SEARCH_ENCODER")
+"""The caller's settings passed to the server: they choose which fitted router and index it loads (without them
+it would fit its own into the default cache, ~10 minutes, and time out)."""
+
+
+def server_env(environ: Mapping[str, str], data_dir: str) -> dict[str, str]:
+    """Environment of the ``mangaassist serve`` / ``keys create`` subprocesses: ``environ`` without its
+    ``MANGAASSIST_*`` settings except ``MODEL_SETTINGS``, plus PYTHONPATH (this checkout), auth on and
+    ``data_dir`` as MANGAASSIST_DATA_DIR. ``environ`` is not modified."""
+    env = {k: v for k, v in environ.items() if not k.startswith("MANGAASSIST_") or k in MODEL_SETTINGS}
+    env.update({"PYTHONPATH": str(ROOT), "MANGAASSIST_AUTH": "on", "MANGAASSIST_DATA_DIR": data_dir})
+    return env
 
 
 def start_server(env: dict) -> tuple[subprocess.Popen, str]:
@@ -134,10 +149,8 @@ def main() -> None:
     ap.add_argument("--turns", type=int, default=50)
     args = ap.parse_args()
     plan = _plan(args.turns)
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith("MANGAASSIST_")}
-    base_env.update({"PYTHONPATH": str(ROOT), "MANGAASSIST_AUTH": "on"})
     with tempfile.TemporaryDirectory() as d1, tempfile.TemporaryDirectory() as d2:
-        env = {**base_env, "MANGAASSIST_DATA_DIR": d2}
+        env = server_env(os.environ, d2)
         key = subprocess.run([sys.executable, "-m", "cli.main", "keys", "create", "--user", USER], cwd=ROOT, env=env,
                              check=True, capture_output=True, text=True).stdout.strip()
         proc, base = start_server(env)
