@@ -25,7 +25,7 @@ class AgentPolicy(Protocol):
 
 @dataclass
 class Models:
-    """The model roles of one profile (DESIGN.md 'Model profiles')."""
+    """The model roles of one profile (``local`` or ``bedrock``; README.md 'Model profiles')."""
 
     profile: str
     router: Router

@@ -37,7 +37,7 @@ SPECS: dict[str, SpecialistSpec] = {
     "order": SpecialistSpec("order", ("order",), (make_order_tools,)),
     "conversation": SpecialistSpec("conversation", ("faq", "chitchat", "handoff", "out_of_scope"), (make_conversation_tools,)),
 }
-"""The four specialists of DESIGN.md."""
+"""The four specialists, each with the intent labels it serves and its tool factories."""
 
 
 def build_specialist(spec: SpecialistSpec, deps: Deps) -> StateGraph:

@@ -11,7 +11,7 @@ AGENT_OF: dict[str, str] = {
     "search": "search", "recommend": "recommend", "order": "order",
     "faq": "conversation", "chitchat": "conversation", "handoff": "conversation", "out_of_scope": "conversation",
 }
-"""Intent label → specialist name (DESIGN.md: Conversation serves faq, chitchat, handoff, out_of_scope)."""
+"""Intent label → specialist name (Conversation serves faq, chitchat, handoff, out_of_scope)."""
 
 AGENT_NODES = ("search_agent", "recommend_agent", "order_agent", "conversation_agent")
 

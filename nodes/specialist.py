@@ -66,7 +66,7 @@ def _handle_domain_error(exc: OrderError) -> str:
 def make_execute(tools: Sequence[BaseTool]) -> ToolNode:
     """Node: run the proposed tool calls (in parallel) with LangGraph's ToolNode on the ``scratch`` key.
 
-    Expected domain errors become ToolMessages with status 'error' and a JSON body (DESIGN example 9);
+    Expected domain errors become ToolMessages with status 'error' and a JSON body (tools.orders.tool_error_message);
     unexpected errors and interrupts propagate.
     """
     return ToolNode(list(tools), messages_key="scratch", handle_tool_errors=_handle_domain_error)
