@@ -136,3 +136,22 @@ async def test_what_is_a_named_title_about_reads_its_details(assistant, deps):
     rec = deps.catalog.get(13)
     assert [i["mal_id"] for i in out["items"]] == [13] and rec.synopsis[:40] in out["answer"]
     assert "Here is what I found" not in out["answer"]
+
+
+def test_dialogue_state_is_visible_in_the_state_route(tmp_path, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from core.settings import Settings
+    from server.app import create_app
+
+    for name in ("DATABASE_URL", "REDIS_URL", "MANGAASSIST_DATABASE_URL", "MANGAASSIST_REDIS_URL", "MANGAASSIST_AUTH"):
+        monkeypatch.delenv(name, raising=False)
+    with TestClient(create_app(Settings(data_dir=tmp_path, auth="off"))) as client:
+        h = {"X-User-Id": "u_ben"}
+        tid = client.post("/v1/threads", headers=h).json()["thread_id"]
+        assert client.post(f"/v1/threads/{tid}/messages", json={"text": "do you have Vagabond?"}, headers=h).status_code == 200
+        out = client.post(f"/v1/threads/{tid}/messages", json={"text": "who is the author?"}, headers=h).json()
+        assert "Takehiko Inoue" in out["answer"]
+        focus = client.get(f"/v1/threads/{tid}/state", headers=h).json()["values"]["focus"]
+        assert focus["item"]["mal_id"] == 656 and focus["item"]["turn"] == 2 and focus["items"][0] == 656
+        assert focus["last_list"] == {"kind": "items", "turn": 1, "intent": "search"} and "referent" not in focus

@@ -47,7 +47,9 @@ def test_order_question(text, q):
     "who is the author?", "何巻まで出ていますか", "the most recent one", "一番新しいもの", "can I cancel it?",
     "キャンセルできますか", "いつ届く？", "在庫は？", "それは完結していますか", "この作品の作者は？", "the second one",
     "what about the second one?", "2つ目は？", "is it finished?", "tell me more about it", "its author?",
-    "キャンセルして", "キャンセルしてください",
+    "キャンセルして", "キャンセルしてください", "tell me more", "more info please", "何巻ある？", "その漫画について教えて",
+    "もっと詳しく", "has it shipped?", "is it shipped yet?", "追跡番号は？", "発送されましたか", "who's the author?",
+    "is the series complete?", "what does it cost?", "誰が書いたの？", "売り切れ？", "あらすじは？", "届くのはいつ？",
 ])
 def test_messages_without_their_own_entity_lean_on_context(text):
     f = parse_followup(text)
@@ -66,6 +68,7 @@ def test_named_subjects_are_not_follow_ups_and_give_the_query(text, subject):
 
 
 @pytest.mark.parametrize("text", ["do you have Vagabond?", "ベルセルクはありますか", "how much is shipping?",
+                                  "do you ship to Germany?", "tell me more about Berserk", "ワンピースについて教えて",
                                   "cancel MA-10003", "can I talk to a person about it?", "where is my order?"])
 def test_messages_that_are_not_follow_ups(text):
     assert not parse_followup(text).leans_on_context

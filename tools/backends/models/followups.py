@@ -48,12 +48,16 @@ _CAN_CANCEL = re.compile(r"\b(?:can|could|may) (?:i|we|you) (?:still )?cancel\b|
 _CAN_RETURN = re.compile(r"\b(?:can|could|may) (?:i|we|you) (?:still )?(?:return|send (?:it|them) back)\b|\breturnable\b|"
                          r"返品(?:は)?(?:でき|可能|出来)", re.I)
 _ARRIVAL = re.compile(r"\bwhen (?:will|does|do|is|should|can)\b.*\b(?:arrive|come|get here|be delivered|deliver|be here)\b|"
-                      r"\barriv\w*|\bdelivery date\b|\beta\b|\bwhen will i get\b|いつ届|届く|届きます|到着|お届け|配達|着く|着きます", re.I)
-_TRACKING = re.compile(r"\btrack(?:ing)?\b|\bwhere is (?:it|my parcel|the parcel|my package)\b|追跡|配送状況|荷物", re.I)
+                      r"\barriv\w*|\bdelivery date\b|\beta\b|\bwhen will i get\b|\bhas it (?:shipped|been sent)\b|"
+                      r"\b(?:is|was) it (?:shipped|sent)\b|\bshipped yet\b|"
+                      r"いつ届|届く|届きます|到着|お届け|配達|着く|着きます|発送(?:され|済|し)", re.I)
+_TRACKING = re.compile(r"\btrack(?:ing)?(?: number)?\b|\bwhere is (?:it|my parcel|the parcel|my package)\b|追跡番号|追跡|配送状況|荷物",
+                       re.I)
 
 _NEWEST = re.compile(r"\b(?:most recent|latest|newest|last (?:order|one i (?:placed|made)))\b|一番新しい|いちばん新しい|最新|最近の|直近", re.I)
 _OLDEST = re.compile(r"\b(?:oldest|earliest)\b|一番古い|いちばん古い|最初の注文", re.I)
 _DEICTIC = re.compile(r"\b(?:its|this (?:one|manga|series|title|book|work)|the (?:manga|series|title|book))\b|"
+                      r"^\s*(?:tell me more|more (?:info|information|details)|(?:more )?details)\b|もっと詳しく|詳しく|もっと教えて|"
                       r"この(?:作品|漫画|マンガ|本|シリーズ|タイトル)?|その(?:作品|漫画|マンガ|本|シリーズ)?|それ|これ|あれ", re.I)
 
 # What is left after the question words are removed tells whether the message names its own subject.
@@ -67,7 +71,7 @@ _EN_FILLER = re.compile(
 _JA_FILLER = re.compile(
     r"出ていますか|出てますか|出ている|出てる|していますか|してますか|している|してる|ありますか|あります|ですか|ますか|"
     r"でしょうか|できますか|できる|出来ますか|可能ですか|ください|下さい|教えて|知りたい|ですか|ますか|なんですか|"
-    r"してください|して|したい|します|お願いします|お願い|"
+    r"してください|して|したい|します|お願いします|お願い|について|ある|番号|"
     r"だれ|誰|なに|何|いつ|どこ|どう|どんな|どれ|まで|から|もの|やつ|ほう|方|って|です|ます|でした|ました|"
     r"作品|漫画|マンガ|本|シリーズ|注文|ご注文|一番|いちばん|新しい|古い|最新|最近|直近|"
     r"[のはがをにでもかねよとへ]|[?？。、!！・\s]")
