@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 from langchain_core.messages import HumanMessage
+from langgraph.checkpoint.memory import InMemorySaver
 
 from core.context import Context
+from core.ports import Critique
+from graphs.app import Assistant
+from graphs.supervisor import build_supervisor
 
 
 async def test_multi_intent_fans_out_in_parallel_and_merges(assistant):
@@ -65,15 +72,33 @@ async def test_cancel_shipped_order_is_refused_without_interrupt(assistant, demo
     assert out["interrupt"] is None and "can't be cancelled" in out["answer"]
 
 
-async def test_reflection_is_bounded_by_context(assistant):
-    cfg = {"configurable": {"thread_id": "reflect-bound"}}
-    thinks = 0
-    async for _ns, update in assistant.graph.astream({"messages": [HumanMessage("do you have qqqqxzzv vol 2")]},
-                                                     cfg, context=Context(user_id="u_ben", max_reflections=1),
+class _NeverSatisfiedCritic:
+    """The local critic, except that reflect always finds the evidence wanting (asks to broaden)."""
+
+    def __init__(self, critic):
+        self.critic = critic
+
+    async def areview_evidence(self, agent, intent, request, evidence):
+        return Critique(ok=False, problems=["never enough"], retry_instructions="broaden")
+
+    async def acritique(self, answer, evidence, locale):
+        return await self.critic.acritique(answer, evidence, locale)
+
+
+@pytest.mark.parametrize("max_reflections", [0, 1, 2])
+async def test_reflection_is_bounded_by_context(deps, max_reflections):
+    d = dataclasses.replace(deps, models=dataclasses.replace(deps.models, critic=_NeverSatisfiedCritic(deps.models.critic)))
+    assistant = Assistant(build_supervisor(d).compile(checkpointer=InMemorySaver()), d, None)
+    cfg = {"configurable": {"thread_id": f"reflect-bound-{max_reflections}"}}
+    thinks = reflects = 0
+    async for _ns, update in assistant.graph.astream({"messages": [HumanMessage("do you have Berserk vol 2")]},
+                                                     cfg, context=Context(user_id="u_ben", max_reflections=max_reflections),
                                                      stream_mode="updates", subgraphs=True):
         thinks += "think" in update
-    # search found nothing → reflect asks to broaden → at most 1 + max_reflections thinks
-    assert 1 <= thinks <= 2
+        reflects += "reflect" in update
+    # reflect asks to think again every time, so the loop runs until the bound: 1 + max_reflections thinks,
+    # each followed by one reflect (a search with gibberish does not get here: the index always finds something)
+    assert (thinks, reflects) == (1 + max_reflections, 1 + max_reflections)
 
 
 async def test_state_stays_bounded(assistant):
