@@ -95,7 +95,7 @@ def resolve_followup(text: str, focus: Mapping[str, Any] | None) -> Resolution |
     focus has nothing of the kind it asks about (then the router's decision stands).
 
     Kind asked: an order question ("can I cancel it?", "いつ届く") → order; a catalog fact ("who is the author?",
-    "何巻まで", "在庫は") → item; "the most recent one" → order (of the last order list); an ordinal ("the second
+    "何巻まで", "在庫は") or a volume ("3巻はありますか") → item; "the most recent one" → order (of the last order list); an ordinal ("the second
     one") → whatever the last list held; a bare back-reference ("tell me more about it", "それ") → ``focus.kind``.
     """
     f = parse_followup(text)
@@ -109,7 +109,7 @@ def resolve_followup(text: str, focus: Mapping[str, Any] | None) -> Resolution |
     last_kind = (focus.get("last_list") or {}).get("kind")
     if f.order_q or (f.fact == "status" and focus.get("kind") == "order" and _STATUS_WORD.search(text or "")):
         kind = "order"  # "what's the status?" right after an order was discussed is about the order
-    elif f.fact:
+    elif f.fact or f.volume is not None:
         kind = "item"
     elif f.recency:
         kind = "order" if orders else None

@@ -50,6 +50,7 @@ def test_order_question(text, q):
     "キャンセルして", "キャンセルしてください", "tell me more", "more info please", "何巻ある？", "その漫画について教えて",
     "もっと詳しく", "has it shipped?", "is it shipped yet?", "追跡番号は？", "発送されましたか", "who's the author?",
     "is the series complete?", "what does it cost?", "誰が書いたの？", "売り切れ？", "あらすじは？", "届くのはいつ？",
+    "is volume 3 in stock?", "do you have volume 40?", "3巻はありますか",
 ])
 def test_messages_without_their_own_entity_lean_on_context(text):
     f = parse_followup(text)
@@ -217,3 +218,10 @@ async def test_direct_order_answers_follow_the_repository_rules_and_pass_the_cri
                             assert answer.startswith("Yes" if order.status == "processing" else "No"), answer
     finally:
         await repo.close()
+
+
+def test_a_volume_number_refers_to_the_work_in_focus():
+    focus = focus_after_turn({}, [{"intent": "search", "items": ITEMS, "evidence": [{"kind": "search"}]}], 1, "x")
+    assert parse_followup("3巻はありますか").volume == 3 and parse_followup("do you have volume 40?").volume == 40
+    assert resolve_followup("3巻はありますか", focus).referent == {"kind": "item", "mal_id": 656, "title": "Vagabond"}
+    assert resolve_followup("Naruto vol 3", focus) is None

@@ -10,6 +10,7 @@ Pure functions, no I/O; unit-tested in tests/unit/test_followups.py.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from tools.backends.models.text_rules import (
@@ -60,6 +61,9 @@ _DEICTIC = re.compile(r"\b(?:its|this (?:one|manga|series|title|book|work)|the (
                       r"^\s*(?:tell me more|more (?:info|information|details)|(?:more )?details)\b|もっと詳しく|詳しく|もっと教えて|"
                       r"この(?:作品|漫画|マンガ|本|シリーズ|タイトル)?|その(?:作品|漫画|マンガ|本|シリーズ)?|それ|これ|あれ", re.I)
 
+_VOLUME = re.compile(r"\b(?:vol(?:ume)?\.?\s*)(\d{1,3})\b|第?([0-9０-９]{1,3})\s*巻", re.I)
+"""A volume of the work in focus ("is volume 3 in stock?", "3巻はありますか"): not a subject of its own."""
+
 # What is left after the question words are removed tells whether the message names its own subject.
 _EN_FILLER = re.compile(
     r"\b(?:who|whom|whose|what|which|when|where|how|why|is|are|was|were|be|been|the|a|an|it|its|this|that|these|those|"
@@ -85,7 +89,8 @@ class FollowUp:
     about an order: a question word, tracking, arrival, or a cancel/return request); ordinal: 0-based position
     (-1 = last) from "the second one"/"2つ目", or None; recency: "newest" | "oldest" | None; backref: points at
     something said before ("it", "それ", "この作品"); order_id: an order id written in the message; subject: what is
-    left of the message without question words, pronouns and particles ('' = the message names nothing itself).
+    left of the message without question words, pronouns, volume numbers and particles ('' = the message names
+    nothing itself); volume: a volume number ("volume 3", "3巻"), which refers to the work in focus.
     """
 
     fact: str | None
@@ -95,6 +100,7 @@ class FollowUp:
     backref: bool
     order_id: str | None
     subject: str
+    volume: int | None = None
 
     @property
     def names_subject(self) -> bool:
@@ -105,7 +111,7 @@ class FollowUp:
     def leans_on_context(self) -> bool:
         """True when the message needs the dialogue state: it names nothing itself, and asks a fact, an order
         question, an ordinal, a recency or points back."""
-        return not self.names_subject and (self.fact is not None or self.order_q is not None
+        return not self.names_subject and (self.fact is not None or self.order_q is not None or self.volume is not None
                                            or self.ordinal is not None or self.recency is not None or self.backref)
 
 
@@ -162,9 +168,11 @@ def subject_of(text: str) -> str:
     t = re.sub(r"\b(?:cancel|return|refund|send|back|first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last|"
                r"next|previous|other|recent)\b|キャンセル|返品|返金|[1-5１-５一二三四五](?:つ目|番目|個目)|最初|最後",
                " ", t, flags=re.I)
+    t = _VOLUME.sub(" ", t)
     t = _EN_FILLER.sub(" ", t)
     t = _JA_FILLER.sub(" ", t)
     t = re.sub(r"[^\w\u3040-\u30ff\u3400-\u9fff]+", " ", t).strip()
+    t = " ".join(w for w in t.split() if not w.isdigit())  # a bare number is no title ("40", "3")
     return t if len(t.replace(" ", "")) >= 2 else ""
 
 
@@ -190,9 +198,11 @@ def parse_followup(text: str) -> FollowUp:
     """All the follow-up rules of one message (see FollowUp)."""
     t = text or ""
     oq = order_question(t)
+    vm = _VOLUME.search(t)
+    volume = int(unicodedata.normalize("NFKC", vm.group(1) or vm.group(2))) if vm else None
     return FollowUp(fact=fact_question(t), order_q=oq, ordinal=referenced_index(t), recency=recency(t),
                     backref=is_backreference(t) or bool(_DEICTIC.search(t)), order_id=find_order_id(t),
-                    subject=subject_of(t))
+                    subject=subject_of(t), volume=volume)
 
 
 _LIST_CUE = re.compile(r"\b(?:any|some|all|list|other|titles|recommend\w*|similar|like|by)\b|おすすめ|一覧|他の|ほかの|似た|みたいな",
