@@ -84,7 +84,7 @@ class SearchPolicy:
         if referent is not None and not _retry(state):
             volume = parse_query(request).volume
             if volume is not None and referent.get("title"):
-                return _msg(_call("search_catalog", query=f"{referent['title']} vol {volume}", k=k))
+                return _msg(_call("search_catalog", query=f"{referent['title']} vol {volume}", k=1))  # that work only
             return _msg(_call("get_title_details", mal_id=int(referent["mal_id"])))
         if direct_fact(request) and subject_of(request) and not _retry(state):  # "who wrote Monster?": one work, answered directly
             return _msg(_call("search_catalog", query=subject_query(request), k=1))
