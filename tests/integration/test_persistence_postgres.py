@@ -106,8 +106,18 @@ async def test_prune_keeps_latest_k_and_the_conversation(pg_settings):
         head_before = (await a.graph.aget_state(cfg)).values
         other_before = await _rows(pool, "SELECT count(*) AS n FROM checkpoints WHERE thread_id = %s", keep["thread_id"])
 
+        async def counts() -> dict[str, int]:
+            return {t: (await _rows(pool, f"SELECT count(*) AS n FROM {table} WHERE thread_id = %s", thread))[0]["n"]
+                    for t, table in (("checkpoints", "checkpoints"), ("writes", "checkpoint_writes"),
+                                     ("blobs", "checkpoint_blobs"))}
+
+        before = await counts()
         report = await prune_checkpoints(pool, keep_last=3, thread_ids=[thread])
-        assert report.checkpoints > 0 and report.blobs > 0 and report.writes > 0
+        after = await counts()
+        # the report counts exactly the rows it deleted, and there were old rows of every kind to delete
+        assert (report.checkpoints, report.writes, report.blobs) == tuple(before[k] - after[k]
+                                                                         for k in ("checkpoints", "writes", "blobs"))
+        assert report.checkpoints >= len(roots) - 3 and report.writes > 0 and report.blobs > 0
 
         kept = [s.config["configurable"]["checkpoint_id"] async for s in a.graph.aget_state_history(cfg)]
         assert kept == roots[:3]
