@@ -35,10 +35,10 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from langchain_core.messages import BaseMessage, BaseMessageChunk, HumanMessage, message_chunk_to_message
 from langgraph.errors import InvalidUpdateError
@@ -61,6 +61,7 @@ from graphs.app import Assistant, reject_unstorable, validate_text
 from server.accounts import UserDayBudget
 from server.deps import AssistantDep, DayBudgetDep, RunGuardDep, ThreadsDep, UserDep
 from server.errors import ApiError
+from server.ids import CHECKPOINT_ID_PATTERN, MAX_OFFSET
 from server.routes.threads import check_client_write
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ class CheckpointRef(_Body):
 
     thread_id: str | None = None
     checkpoint_ns: str = ""
-    checkpoint_id: str | None = None
+    checkpoint_id: str | None = Field(None, pattern=CHECKPOINT_ID_PATTERN)
     checkpoint_map: dict[str, Any] | None = None
 
 
@@ -152,7 +153,7 @@ class AssistantSearch(_Body):
     metadata: dict[str, Any] | None = None
     name: str | None = None
     limit: int = Field(10, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class ThreadCreate(_Body):
@@ -171,7 +172,7 @@ class ThreadSearch(_Body):
     ids: list[str] | None = None
     status: Literal["idle", "busy", "interrupted", "error"] | None = None
     limit: int = Field(10, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class StateUpdate(_Body):
@@ -180,7 +181,7 @@ class StateUpdate(_Body):
     values: dict[str, Any] | None = None
     as_node: str | None = None
     checkpoint: CheckpointRef | None = None
-    checkpoint_id: str | None = None
+    checkpoint_id: str | None = Field(None, pattern=CHECKPOINT_ID_PATTERN)
 
 
 class StateAtCheckpoint(_Body):
@@ -219,7 +220,7 @@ class RunCreate(_Body):
     stream_mode: str | list[str] = "values"
     stream_subgraphs: bool = False
     checkpoint: CheckpointRef | None = None
-    checkpoint_id: str | None = None
+    checkpoint_id: str | None = Field(None, pattern=CHECKPOINT_ID_PATTERN)
     interrupt_before: Literal["*"] | list[str] | None = None
     interrupt_after: Literal["*"] | list[str] | None = None
     multitask_strategy: Literal["reject"] | None = None
@@ -535,7 +536,8 @@ async def get_state(thread_id: str, user: UserDep, threads: ThreadsDep, assistan
 
 
 @router.get("/threads/{thread_id}/state/{checkpoint_id}")
-async def get_state_at(thread_id: str, checkpoint_id: str, user: UserDep, threads: ThreadsDep,
+async def get_state_at(thread_id: str, checkpoint_id: Annotated[str, Path(pattern=CHECKPOINT_ID_PATTERN)],
+                       user: UserDep, threads: ThreadsDep,
                        assistant: AssistantDep, subgraphs: bool = False) -> Response:
     """ThreadState at a root checkpoint of this thread; 404 ``checkpoint_not_found`` when absent."""
     await threads.get(user, thread_id)

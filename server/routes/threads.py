@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 from graphs.app import Assistant, pending_interrupt, reject_unstorable, validate_text
 from server.deps import AssistantDep, BrokerDep, DayBudgetDep, RunGuardDep, ThreadsDep, UserDep
 from server.errors import ApiError, ServerOwnedChannels
+from server.ids import CHECKPOINT_ID_PATTERN, CHECKPOINT_NS_PATTERN, MAX_OFFSET
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/threads", tags=["threads"])
@@ -104,8 +105,8 @@ class CheckpointRef(BaseModel):
     (``checkpoint_ns`` such as ``order_agent:<task id>``, as listed by ``history?subgraphs=true``)."""
 
     model_config = ConfigDict(extra="forbid")
-    checkpoint_id: StrictStr = Field(min_length=1, max_length=128)
-    checkpoint_ns: StrictStr = Field("", max_length=512)
+    checkpoint_id: StrictStr = Field(min_length=1, max_length=128, pattern=CHECKPOINT_ID_PATTERN)
+    checkpoint_ns: StrictStr = Field("", max_length=512, pattern=CHECKPOINT_NS_PATTERN)
 
 
 class ForkIn(CheckpointRef):
@@ -183,7 +184,7 @@ async def create_thread(user: UserDep, threads: ThreadsDep, body: ThreadCreate |
 
 @router.get("", response_model=ThreadList, summary="List the caller's threads", responses=_ERRORS)
 async def list_threads(user: UserDep, threads: ThreadsDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                       offset: Annotated[int, Query(ge=0)] = 0) -> dict:
+                       offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> dict:
     """The caller's own threads (never anyone else's), most recently updated first."""
     return {"threads": await threads.list(user, limit, offset)}
 
@@ -226,7 +227,9 @@ async def post_message(thread_id: str, body: MessageIn, user: UserDep, threads: 
 
 @router.get("/{thread_id}/state", summary="Current (or past) state of a thread", responses=_ERRORS)
 async def get_state(thread_id: str, user: UserDep, threads: ThreadsDep, assistant: AssistantDep,
-                    checkpoint_id: str | None = None, checkpoint_ns: str = "", subgraphs: bool = False) -> dict:
+                    checkpoint_id: Annotated[str | None, Query(pattern=CHECKPOINT_ID_PATTERN)] = None,
+                    checkpoint_ns: Annotated[str, Query(pattern=CHECKPOINT_NS_PATTERN)] = "",
+                    subgraphs: bool = False) -> dict:
     """{thread_id, checkpoint_id, parent_checkpoint_id, checkpoint_ns, values, next, interrupt, tasks, ...} of the
     latest checkpoint, or of ``checkpoint_id`` (in ``checkpoint_ns`` for a specialist subgraph checkpoint).
     ``subgraphs=true`` adds the state of running/interrupted subgraphs under ``subgraph_states``."""

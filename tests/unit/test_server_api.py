@@ -353,3 +353,21 @@ def test_a_user_over_the_daily_budget_is_refused_on_every_thread_before_any_mode
                                                         "run": False}, headers=h).status_code == 200
     other = client.post("/v1/threads", headers=ben).json()["thread_id"]
     assert client.post(f"/v1/threads/{other}/messages", json={"text": "find Monster"}, headers=ben).status_code == 200
+
+
+def test_out_of_range_paging_is_422_not_500(client, ben):
+    """Found by schemathesis: an offset past a 64-bit integer reached the database and came back as a 500."""
+    for query in ("offset=101991795921173367226368", "offset=-1", "limit=0", "limit=1001"):
+        _assert_envelope(client.get(f"/v1/threads?{query}", headers=ben), 422, "invalid_input")
+    assert client.get("/v1/threads?offset=1000000000&limit=1000", headers=ben).json() == {"threads": []}
+
+
+@pytest.mark.parametrize("checkpoint_id", ["a\x00b", "\x95𓀍Aaë\x06ì¾䵋", "../../etc", "id with spaces"])
+def test_a_checkpoint_id_that_no_checkpoint_can_have_is_422(client, ben, ben_thread, checkpoint_id):
+    """Found by schemathesis: a fork/replay/state checkpoint id with control or non-ASCII characters reached
+    Postgres (which refuses NUL in text) and came back as a 500. Checkpoint ids are LangGraph's UUID strings."""
+    for path, body in ((f"/v1/threads/{ben_thread}/fork", {"checkpoint_id": checkpoint_id, "values": {}}),
+                       (f"/v1/threads/{ben_thread}/replay", {"checkpoint_id": checkpoint_id})):
+        _assert_envelope(client.post(path, json=body, headers=ben), 422, "invalid_input")
+    _assert_envelope(client.get(f"/v1/threads/{ben_thread}/state", params={"checkpoint_id": checkpoint_id},
+                                headers=ben), 422, "invalid_input")
