@@ -85,3 +85,46 @@ def test_k_bounds_the_number_of_passages(kb):
 def test_load_raises_without_policy_files(tmp_path):
     with pytest.raises(FileNotFoundError):
         MarkdownPolicyKB.load(tmp_path)
+
+
+# --- named entities: a payment method, country or service the passage does not mention is not answered with it ---
+
+@pytest.mark.parametrize(
+    ("query", "locale", "heading"),
+    [("can I pay with PayPal?", "en", "Payment methods we do not accept"),
+     ("PayPalで払えますか", "ja", "ご利用いただけないお支払い方法"),
+     ("do you accept bitcoin?", "en", "Payment methods we do not accept"),
+     ("can I pay by check?", "en", "Payment methods we do not accept")],
+)
+def test_a_payment_method_we_do_not_accept_gets_the_not_accepted_section_not_paypay(kb, query, locale, heading):
+    hits = kb.retrieve(query, locale=locale)
+    assert hits and hits[0].heading == heading, [(h.heading, h.score) for h in hits]
+    assert all(h.heading != "PayPay" for h in hits)
+    # the section that says "not accepted" also says what is accepted
+    assert "Visa" in hits[0].text and "PayPay" in hits[0].text
+
+
+def test_paypal_section_names_paypal_in_both_languages(kb):
+    assert "PayPal" in kb.retrieve("can I pay with PayPal?", locale="en")[0].text.replace("PayPay", "")
+    assert "PayPal" in kb.retrieve("PayPalで払えますか", locale="ja")[0].text.replace("PayPay", "")
+
+
+@pytest.mark.parametrize(
+    ("query", "locale", "must_contain"),
+    [("do you ship to Germany?", "en", "Germany"), ("ドイツに発送できますか", "ja", "ドイツ"),
+     ("do you ship to the USA?", "en", "United States"), ("海外発送はできますか", "ja", "EMS"),
+     ("how much is shipping to France", "en", "France")],
+)
+def test_international_shipping_answers_a_named_country(kb, query, locale, must_contain):
+    hits = kb.retrieve(query, locale=locale)
+    assert hits and hits[0].doc == "shipping" and must_contain in hits[0].text, [(h.heading, h.score) for h in hits]
+    assert "国内" not in hits[0].heading and "in Japan" not in hits[0].heading
+
+
+@pytest.mark.parametrize(
+    ("query", "locale"),
+    [("do you offer gift wrapping with a handwritten card?", "en"), ("ギフトラッピングと手書きのカードは付けられますか", "ja"),
+     ("can I pay with Venmo?", "en"), ("Venmoで払えますか", "ja"), ("do you ship to North Korea?", "en")],
+)
+def test_a_question_the_policies_do_not_cover_gets_nothing(kb, query, locale):
+    assert kb.retrieve(query, locale=locale) == [], [(h.heading, h.score) for h in kb.retrieve(query, locale=locale)]

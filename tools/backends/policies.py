@@ -1,4 +1,20 @@
-"""Store-policy knowledge base: markdown sections (data/policies/<locale>/*.md) retrieved with character n-gram TF-IDF."""
+"""Store-policy knowledge base: markdown sections (data/policies/<locale>/*.md) retrieved with character n-gram TF-IDF.
+
+Named-entity rule (deterministic, applied by ``MarkdownPolicyKB.retrieve`` after scoring): a question that
+names a payment method, country, carrier or service is answered only with sections that name it too.
+
+- ``ENTITIES`` lists groups of surface forms (English and Japanese, one group per thing: "PayPal",
+  "ペイパル"; "Germany", "ドイツ"; "gift wrapping", "ラッピング"). Every group the question mentions must be
+  mentioned by a returned section (any form of the group counts as a synonym). So "can I pay with PayPal?"
+  gets the section that lists PayPal as not accepted, never the PayPay section, and a group no section
+  mentions ("gift wrapping", "DHL", "North Korea") gets ``[]``: the KB does not cover it.
+- A name the groups do not know is caught by its shape: a capitalised English word that is not the first
+  word of a sentence, or a Latin-letter word in a Japanese question, which occurs in no policy section and
+  no background text ("Venmo"). Such a question gets ``[]`` too.
+
+Character n-grams alone would answer "PayPal" with "PayPay" (four shared characters); this rule is what
+keeps the nearest-sounding passage from standing in for an answer.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +36,9 @@ DEFAULT_MIN_SCORE = 0.2
 docstring): Bitext customer-support questions about payment, delivery, refunds, accounts, contact versus
 CLINC150 out-of-scope/travel/kitchen/small-talk questions."""
 
+ENTITY_SCORE_FACTOR = 0.5
+"""When the query names an ``ENTITIES`` group, sections that name it too need only ``min_score`` × this."""
+
 NGRAMS = {"en": (2, 4), "ja": (1, 3)}
 """Character n-gram range per locale (Japanese kanji unigrams carry meaning: 送, 料, 返, 品)."""
 BACKGROUND_DOCS = 500
@@ -30,8 +49,91 @@ BACKGROUND_DOCS = 500
 # that name a policy aspect (cost, duration, time). Applied to queries only.
 _EXPAND = {
     "en": ((re.compile(r"\bhow much\b|\bcost\b|\bprice\b"), " cost fee ¥ "), (re.compile(r"\bhow long\b"), " days ")),
-    "ja": ((re.compile(r"いくら|値段|料金"), " 料金 円 "), (re.compile(r"何日|いつ届"), " 日数 日 ")),
+    "ja": ((re.compile(r"いくら|値段|料金"), " 料金 円 "), (re.compile(r"何日|いつ届"), " 日数 日 "),
+           # "can I return it" asks whether and until when: the return policy's period, not return shipping
+           (re.compile(r"返品(?:は|を)?(?:でき|したい|可能)"), " 返品 期間 ")),
 }
+
+# Named things customers ask about, grouped by what they denote; forms are regexes matched on NFKC text,
+# case-insensitive with word boundaries for Latin forms, except all-caps forms of up to 3 letters ("US",
+# "UK"), which are case-sensitive so that the pronoun "us" is not the United States.
+ENTITIES: tuple[tuple[str, ...], ...] = (
+    # payment methods and card brands
+    ("paypal", "ペイパル"), ("paypay", "ペイペイ"),
+    ("bitcoin", "ethereum", "crypto(?:currency|currencies)?", "ビットコイン", "暗号資産", "仮想通貨"),
+    ("cheques?", "checks", r"(?:by|with|a|personal|bank|paper) check", "小切手"),
+    ("money orders?", "郵便為替", "為替"), ("cash on delivery", "cod", "代金引換", "代引き?"),
+    ("apple ?pay",), ("google ?pay",), ("amazon ?pay",), ("ali ?pay",), ("wechat ?pay",), ("line ?pay",),
+    ("rakuten ?pay", "楽天ペイ"), ("union ?pay", "銀聯"), ("discover",), ("venmo",), ("klarna",), ("afterpay",),
+    ("visa",), ("master ?card",), ("jcb",), ("american express", "amex"), ("diners(?: club)?",),
+    ("gift cards?", "gift certificates?", "ギフトカード", "商品券"),
+    # carriers and services
+    ("yamato", "ヤマト"), ("sagawa", "佐川"), ("japan post", "日本郵便"), ("epacket", "eパケット"), ("ems",),
+    ("dhl",), ("fed ?ex",), ("ups",),
+    ("gift[- ]?wrap(?:ping|ped)?", "wrapping", "ラッピング", "ギフト包装", "包装"),
+    ("handwritten", "gift messages?", "message cards?", "手書き", "メッセージカード"),
+    ("pre-?orders?", "予約"),
+    # countries and regions we ship to
+    ("south korea", "korea", "韓国"), ("china",), ("taiwan", "台湾"), ("hong kong", "香港"),
+    ("singapore", "シンガポール"), ("thailand", "タイ"), ("malaysia", "マレーシア"), ("philippines", "フィリピン"),
+    ("indonesia", "インドネシア"), ("vietnam", "ベトナム"), ("india", "インド(?!ネシア)"),
+    ("australia", "オーストラリア"), ("new zealand", "ニュージーランド"),
+    ("united states", "usa", "US", "U\\.S\\.", "アメリカ", "米国"), ("canada", "カナダ"), ("mexico", "メキシコ"),
+    ("united kingdom", "UK", "britain", "england", "scotland", "wales", "イギリス", "英国"), ("ireland", "アイルランド"),
+    ("germany", "deutschland", "ドイツ"), ("france", "フランス"), ("italy", "イタリア"), ("spain", "スペイン"),
+    ("portugal", "ポルトガル"), ("netherlands", "holland", "オランダ"), ("belgium", "ベルギー"),
+    ("austria", "オーストリア"), ("switzerland", "スイス"), ("sweden", "スウェーデン"), ("denmark", "デンマーク"),
+    ("norway", "ノルウェー"), ("finland", "フィンランド"), ("poland", "ポーランド"), ("brazil", "ブラジル"),
+    # countries we do not list (no section names them, so the KB does not cover them)
+    ("north korea", "北朝鮮"), ("russia", "ロシア"), ("ukraine", "ウクライナ"), ("chile", "チリ"),
+    ("argentina", "アルゼンチン"), ("south africa", "南アフリカ"), ("egypt", "エジプト"), ("nigeria", "ナイジェリア"),
+    ("turkey", "トルコ"), ("israel", "イスラエル"), ("iran", "イラン"), ("saudi arabia", "サウジアラビア"),
+)
+
+
+def _form(form: str) -> re.Pattern[str]:
+    """Compile one ``ENTITIES`` form (see the comment there for case and boundary rules; a katakana form
+    must not be part of a longer katakana word: タイ is not タイトル, インド is not インドネシア)."""
+    if not form.isascii():
+        return re.compile(rf"(?<![ァ-ヺー]){form}(?![ァ-ヺー])" if _KATAKANA_FORM.fullmatch(form) else form)
+    flags = 0 if (form.isupper() and len(form.replace("\\", "").replace(".", "")) <= 3) else re.I
+    return re.compile(rf"(?<![A-Za-z]){form}(?![A-Za-z])", flags)
+
+
+_KATAKANA_FORM = re.compile(r"[ァ-ヺー()?!]+")
+_ENTITY_RE = tuple(tuple(_form(f) for f in group) for group in ENTITIES)
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9'-]*")
+_SENTENCES = re.compile(r"[^.!?。！？]+")
+
+
+def mentioned_entities(text: str) -> frozenset[int]:
+    """Indexes into ``ENTITIES`` of the groups that ``text`` mentions (NFKC-normalised first)."""
+    text = unicodedata.normalize("NFKC", text or "")
+    return frozenset(i for i, forms in enumerate(_ENTITY_RE) if any(f.search(text) for f in forms))
+
+
+def unknown_names(text: str, known_words: frozenset[str]) -> list[str]:
+    """Words of ``text`` shaped like a name that nothing in the KB knows: a capitalised Latin word that is not
+    the first word of its sentence (in Japanese text every Latin word of 3+ letters counts), not "I", not a
+    stop word, not covered by an ``ENTITIES`` group and absent from ``known_words`` (lower-case words of
+    every section and of the background texts). E.g. "can I pay with Venmo?" → ["Venmo"]."""
+    text = unicodedata.normalize("NFKC", text or "")
+    japanese = not text.isascii()
+    out: list[str] = []
+    for sentence in _SENTENCES.findall(text):
+        words = _NAME.findall(sentence)
+        for pos, w in enumerate(words):
+            if japanese:
+                if len(w) < 3:
+                    continue
+            elif pos == 0 or w == "I" or not w[0].isupper() or w.startswith("I'"):
+                continue
+            low = w.lower().strip("'-")
+            if low in known_words or low in _EN_STOP or mentioned_entities(w):
+                continue
+            out.append(w)
+    return out
+
 
 _WORD = re.compile(r"[a-z0-9¥]+")
 _HIRAGANA = re.compile(r"[\u3041-\u309f]+")
@@ -115,12 +217,19 @@ class MarkdownPolicyKB:
         self.sections = tuple(sections)
         self.min_score = min_score
         self._index: dict[str, tuple[TfidfVectorizer, np.ndarray, list[Section]]] = {}
+        words: set[str] = set()
         for locale in sorted({s.locale for s in self.sections}):
             secs = [s for s in self.sections if s.locale == locale]
             vec = TfidfVectorizer(analyzer="char_wb", ngram_range=NGRAMS.get(locale, (2, 4)), sublinear_tf=True, dtype=np.float32)
             docs = [_normalise(f"{s.title} {s.heading} {s.heading} {s.text}", locale) for s in secs]
-            vec.fit(docs + [_normalise(t, locale) for t in _background(locale, background_docs)])
+            background = _background(locale, background_docs)
+            vec.fit(docs + [_normalise(t, locale) for t in background])
             self._index[locale] = (vec, vec.transform(docs), secs)
+            words.update(w.lower() for text in background for w in _NAME.findall(text))
+        for s in self.sections:
+            words.update(w.lower() for w in _NAME.findall(unicodedata.normalize("NFKC", f"{s.title} {s.heading} {s.text}")))
+        self._known_words = frozenset(words)
+        self._entities = {id(s): mentioned_entities(f"{s.heading} {s.text}") for s in self.sections}
 
     @classmethod
     def load(cls, directory: str | Path | None = None, min_score: float = DEFAULT_MIN_SCORE) -> MarkdownPolicyKB:
@@ -159,6 +268,14 @@ class MarkdownPolicyKB:
 
     def retrieve(self, query: str, k: int = 2, locale: str = "en") -> list[PolicyPassage]:
         """Best-first passages of ``locale`` ("en"/"ja"; others fall back to "en") scoring at least
-        ``min_score``; at most ``k``; [] when nothing is relevant or the query is empty."""
-        hits = [(s, sc) for s, sc in self.scores(query, locale)[: max(k, 0)] if sc >= self.min_score]
+        ``min_score``; at most ``k``; [] when nothing is relevant or the query is empty. Only sections that
+        mention every ``ENTITIES`` group the query mentions are eligible, and a query naming something
+        unknown to the KB (``unknown_names``) gets [] (see the module docstring)."""
+        if k <= 0 or unknown_names(query, self._known_words):
+            return []
+        wanted = mentioned_entities(query)
+        # a section naming what the query names is strong evidence: half the threshold suffices then
+        floor = self.min_score * ENTITY_SCORE_FACTOR if wanted else self.min_score
+        hits = [(s, sc) for s, sc in self.scores(query, locale)
+                if sc >= floor and wanted <= self._entities[id(s)]][:k]
         return [PolicyPassage(doc=s.doc, heading=s.heading, text=s.text, score=round(sc, 4)) for s, sc in hits]
