@@ -280,8 +280,9 @@ def _error(ev: dict, ja: bool) -> str:
 def _policy(ev: dict, ja: bool) -> str:
     ps = ev.get("passages") or []
     if not ps:
-        return ("その件に関する規約が見つかりませんでした。担当者におつなぎすることもできます。" if ja
-                else "I couldn't find a store policy that answers that. I can connect you with a person if you like.")
+        return ("その件はストアの規約に記載がありません（当てはまる規約が見つかりませんでした）。担当者におつなぎすることもできます。" if ja
+                else "I couldn't find a store policy that answers that: our store policies don't cover it. "
+                     "I can connect you with a person if you like.")
     p = ps[0]
     return f"【{p['heading']}】\n{p['text']}" if ja else f"{p['heading']}:\n{p['text']}"
 
