@@ -128,3 +128,26 @@ def test_international_shipping_answers_a_named_country(kb, query, locale, must_
 )
 def test_a_question_the_policies_do_not_cover_gets_nothing(kb, query, locale):
     assert kb.retrieve(query, locale=locale) == [], [(h.heading, h.score) for h in kb.retrieve(query, locale=locale)]
+
+
+@pytest.mark.parametrize(
+    ("query", "locale"),
+    [("can I pay with PayPal?", "en"), ("PayPalで払えますか", "ja"), ("do you ship to Germany?", "en"),
+     ("海外発送はできますか", "ja"), ("do you offer gift wrapping with a handwritten card?", "en"),
+     ("ギフトラッピングと手書きのカードは付けられますか", "ja")],
+)
+async def test_the_local_writer_answers_from_the_kb_and_the_local_critic_accepts_it(kb, query, locale):
+    from core.ports import WriteTask
+    from nodes.prompts import writer_messages
+    from tools.backends.models.local_critic import LocalCritic
+    from tools.backends.models.local_writer import LocalTemplateWriter
+
+    passages = [{"doc": p.doc, "heading": p.heading, "text": p.text, "score": p.score}
+                for p in kb.retrieve(query, locale=locale)]
+    ev = [{"kind": "policy", "query": query, "passages": passages}]
+    task = WriteTask(agent="conversation", intent="faq", request=query, locale=locale, evidence=ev)
+    answer = (await LocalTemplateWriter().ainvoke(writer_messages(task))).content
+    verdict = await LocalCritic().acritique(answer, ev, locale)
+    assert verdict.ok, (answer, verdict.problems)
+    if not passages:
+        assert ("規約に記載がありません" if locale == "ja" else "policies don't cover") in answer

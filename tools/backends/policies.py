@@ -209,7 +209,8 @@ class MarkdownPolicyKB:
     spaces, and tolerate typos). A section is indexed as its document title, heading (twice) and body;
     spaced as title, heading (twice), body; for English the IDF is fitted together with ``BACKGROUND_DOCS`` catalog synopses. Scores are cosine
     similarities (0-1); sections below ``min_score`` are never returned, so an unrelated question gets
-    ``[]`` and the agent must not invent a policy. Measured figures: bench/ or the report of the commit
+    ``[]`` and the agent must not invent a policy. ``retrieve`` also applies the named-entity rule of the
+    module docstring (``ENTITIES``, ``unknown_names``). Measured figures: bench/ or the report of the commit
     that calibrated ``DEFAULT_MIN_SCORE``.
     """
 
