@@ -44,6 +44,23 @@ class Server:
         return self.cli("keys", "create", "--user", user).strip()
 
 
+def wait_until_ready(proc: subprocess.Popen, url: str, log: Path, timeout_s: float, what: str = "server") -> float:
+    """Poll ``url`` until it answers 200; returns the seconds waited. Raises RuntimeError (with the tail of ``log``)
+    when ``proc`` exits first or ``timeout_s`` passes; the caller stops the process."""
+    t0 = time.monotonic()
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return time.monotonic() - t0
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() - t0 > timeout_s:
+            raise RuntimeError(f"{what} not ready within {timeout_s} s:\n{log.read_text()[-4000:]}")
+        time.sleep(0.3)
+
+
 def start_server(env: dict, log: Path, timeout_s: float = 120.0) -> Server:
     """Start `mangaassist serve` on a free loopback port and wait for /v1/ready."""
     port = free_port()
@@ -51,18 +68,12 @@ def start_server(env: dict, log: Path, timeout_s: float = 120.0) -> Server:
     proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1", "--port", str(port)],
                             cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(base + "/v1/ready", timeout=1.0).status_code == 200:
-                return Server(base, f"ws://127.0.0.1:{port}", env, proc, log)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError(f"server not ready within {timeout_s} s:\n{log.read_text()[-3000:]}")
+    try:
+        wait_until_ready(proc, base + "/v1/ready", log, timeout_s)
+    except RuntimeError:
+        proc.kill()
+        raise
+    return Server(base, f"ws://127.0.0.1:{port}", env, proc, log)
 
 
 def stop_server(server: Server) -> None:

@@ -11,7 +11,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +19,8 @@ import httpx
 import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.errors import ConflictError, NotFoundError
+
+from tests.e2e.conftest import wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 600.0
@@ -82,18 +83,7 @@ def server(pg_module_dsn, tmp_path_factory):
                                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-            try:
-                if httpx.get(url + "/ok", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not ready after {STARTUP_TIMEOUT_S} s:\n{log.read_text()[-4000:]}")
-            time.sleep(0.5)
+        wait_until_ready(proc, url + "/ok", log, STARTUP_TIMEOUT_S)
         yield {"url": url, "keys": keys, "dsn": pg_module_dsn}
     finally:
         proc.terminate()

@@ -24,10 +24,9 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.e2e.conftest import free_port
+from tests.e2e.conftest import free_port, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 300.0
@@ -104,18 +103,7 @@ def studio(tmp_path_factory):
                                 cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = t0 + READY_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"langgraph dev exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-            try:
-                if httpx.get(url + "/ok", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"langgraph dev not ready after {READY_TIMEOUT_S} s:\n{log.read_text()[-4000:]}")
-            time.sleep(0.25)
+        wait_until_ready(proc, url + "/ok", log, READY_TIMEOUT_S, "langgraph dev")
         ready_s = time.monotonic() - t0
         print(f"\nlanggraph dev ready in {ready_s:.1f} s", file=sys.stderr)
         yield {"url": url, "data_dir": data_dir, "ready_s": ready_s, "log": log}

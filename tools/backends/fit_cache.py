@@ -43,13 +43,21 @@ def load_or_fit(cache_dir: Path | None, name: str, parts: Iterable[str | bytes |
         except Exception as exc:  # a cache only: refit rather than fail the start
             log.warning("ignoring unreadable cache %s: %s", path, exc)
     obj = fit()
+    dump_pickle_atomic(obj, path)
+    return obj
+
+
+def dump_pickle_atomic(obj: object, path: Path) -> None:
+    """Pickle ``obj`` (highest protocol) to ``path`` through a temp file in the same directory and a rename, so a
+    reader never sees half a file; the directory is created, the file is world-readable (0644)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return obj

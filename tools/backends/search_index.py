@@ -19,6 +19,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from threadpoolctl import ThreadpoolController
 
 from core.domain import CatalogItem, SearchHit
+from tools.backends.fit_cache import dump_pickle_atomic
 from tools.backends.models.artifacts import ShippedArtifacts
 from tools.backends.models.encoder import EmbeddingCache, SentenceEncoder, embedding_progress
 from tools.backends.phonetic import PhoneticMatcher
@@ -491,11 +492,7 @@ class HybridIndex:
             with path.open("rb") as fh:
                 return pickle.load(fh)
         index = fit()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        with tmp.open("wb") as fh:
-            pickle.dump(index, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        tmp.replace(path)
+        dump_pickle_atomic(index, path)
         return index
 
     def __len__(self) -> int:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import pickle
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from tools.backends import router_data
 from tools.backends.catalog import load_catalog
+from tools.backends.fit_cache import dump_pickle_atomic
 from tools.backends.models.artifacts import ShippedArtifacts, package_version, sha256_file
 from tools.backends.models.encoder import (
     MODEL_NAME,
@@ -38,18 +36,6 @@ def check_artifacts(shipped: ShippedArtifacts | None = None) -> list[str]:
     return shipped.check(LocalRouter.cache_key(ROUTER_ENCODER), ROUTER_ENCODER, {text_key(t) for t in title_texts()})
 
 
-def _dump_atomic(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def build_artifacts(model_dir: Path, shipped: ShippedArtifacts | None = None) -> dict[str, Any]:
     """Fit the router (encoder e5) and embed the catalog's title forms into ``shipped.directory``; returns the
     manifest written beside them.
@@ -70,7 +56,7 @@ def build_artifacts(model_dir: Path, shipped: ShippedArtifacts | None = None) ->
                                    progress=progress)
     key = LocalRouter.cache_key(ROUTER_ENCODER)
     router_file = directory / f"local_router-{key}.pkl"
-    _dump_atomic(router, router_file)
+    dump_pickle_atomic(router, router_file)
     for old in [*directory.glob("local_router-*.joblib"), *directory.glob("local_router-*.pkl")]:
         if old != router_file:
             old.unlink()

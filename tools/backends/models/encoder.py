@@ -114,8 +114,6 @@ def text_key(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
 
 
-_key = text_key
-
 
 class EmbeddingCache:
     """A file of embeddings keyed by a 128-bit BLAKE2b hash of each text, for training runs.
@@ -148,7 +146,7 @@ class EmbeddingCache:
 
     def encode(self, encoder: SentenceEncoder, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         """``encoder.encode(texts)`` for the texts not in the cache, the cached vectors for the rest; (n, 384) float32."""
-        keys = [_key(t) for t in texts]
+        keys = [text_key(t) for t in texts]
         missing = sorted({k: t for k, t in zip(keys, texts) if k not in self.vectors and k not in self.shipped}.items())
         if missing:
             if progress:
@@ -197,7 +195,7 @@ def write_shipped_embeddings(path: Path, cache: EmbeddingCache, encoder: Sentenc
     """
     unique = list(dict.fromkeys(texts))
     vectors = cache.encode(encoder, unique, progress).astype(np.float16)
-    keys = np.frombuffer(b"".join(_key(t) for t in unique), dtype=np.uint8).reshape(len(unique), 16)
+    keys = np.frombuffer(b"".join(text_key(t) for t in unique), dtype=np.uint8).reshape(len(unique), 16)
     order = np.lexsort(keys.T[::-1])
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")

@@ -37,11 +37,9 @@ the MLP; loading takes about 0.3-1.3 s. Routing one message alone: p50 15 ms, p9
 from __future__ import annotations
 
 import logging
-import os
 import pathlib
 import pickle
 import re
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -61,6 +59,7 @@ from core.ports import INTENTS, RouterDecision
 from core.settings import ENCODER_NAMES, EncoderName, Settings
 from tools.backends import router_data
 from tools.backends.catalog import InMemoryCatalog, load_catalog
+from tools.backends.fit_cache import dump_pickle_atomic
 from tools.backends.models.artifacts import ShippedArtifacts
 from tools.backends.models.encoder import EmbeddingCache, Progress, SentenceEncoder, embedding_progress
 from tools.backends.query import LongestMatch
@@ -609,15 +608,7 @@ class LocalRouter:
             embeddings.save()
         else:
             router = cls.train(router_data.build_dataset())
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump(router, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        dump_pickle_atomic(router, path)
         return router
 
     # ---- inference -------------------------------------------------------------------------
