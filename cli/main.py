@@ -43,6 +43,7 @@ _COMMAND_MODULES = (
     "cli.soak_cmds",
     "cli.train_cmds",
     "cli.bench_startup_cmds",
+    "cli.eval_fresh_cmds",
 )
 
 for _name in _COMMAND_MODULES:
