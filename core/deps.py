@@ -9,7 +9,18 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.tools import BaseTool
 
-from core.ports import Cache, Catalog, Critic, OrdersRepository, Planner, PolicyKB, Recommender, Router, SearchIndex
+from core.ports import (
+    Cache,
+    Catalog,
+    Critic,
+    EntityLinker,
+    OrdersRepository,
+    Planner,
+    PolicyKB,
+    Recommender,
+    Router,
+    SearchIndex,
+)
 from core.settings import Settings
 
 
@@ -47,6 +58,9 @@ class Deps:
     policies: PolicyKB
     cache: Cache
     models: Models
+    linker: EntityLinker | None = None
+    """Catalog entity linker (titles and authors in free text). None: searches and routing run without it
+    (author requests are plain searches, no out-of-scope rule from catalog evidence)."""
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def aclose(self) -> None:

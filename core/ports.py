@@ -57,6 +57,27 @@ class Recommender(Protocol):
         ...
 
 
+class EntityLinker(Protocol):
+    """The catalog titles and authors a free-text message names (EN, romaji, JA); tools/backends/entities.py."""
+
+    def link(self, text: str) -> Any:
+        """An ``entities.Linked`` for ``text``: mentions (kind "title" | "author", key, ids), ``has_entity``,
+        ``author_request`` (the author whose works are asked for), ``exact_title``. Never raises on odd text."""
+        ...
+
+    def resolve_author(self, name: str) -> str | None:
+        """The canonical author name for ``name`` in any form, else None."""
+        ...
+
+    def works_of(self, author: str) -> list[int]:
+        """mal_ids of a canonical author's works, most popular first ([] when unknown)."""
+        ...
+
+    def authors_ja_display(self, item: Any) -> list[str]:
+        """An item's authors as a Japanese answer shows them (Japanese names where known, else romaji)."""
+        ...
+
+
 class OrdersRepository(Protocol):
     """Orders of customers; every call is scoped to ``user_id`` (another user's order is OrderNotFound)."""
 

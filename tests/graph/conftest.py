@@ -15,6 +15,7 @@ from graphs.app import Assistant
 from graphs.supervisor import build_supervisor
 from tools.backends.cache import InProcessCache
 from tools.backends.catalog import load_catalog
+from tools.backends.entities import shared_linker
 from tools.backends.factory import build_models, shared_index, shared_recommender
 from tools.backends.policies import MarkdownPolicyKB
 from tools.backends.seed import open_orders_repository
@@ -33,6 +34,7 @@ def shared(tmp_path_factory):
         "recommender": shared_recommender(catalog, settings.model_dir),
         "models": build_models(settings),
         "policies": MarkdownPolicyKB.load(settings.shipped_data_dir / "policies"),
+        "linker": shared_linker(catalog),
     }
 
 
@@ -42,7 +44,8 @@ async def deps(shared, tmp_path):
     settings = shared["settings"].model_copy(update={"data_dir": tmp_path})
     orders = await open_orders_repository(settings)
     d = Deps(settings=settings, catalog=shared["catalog"], index=shared["index"], recommender=shared["recommender"],
-             orders=orders, policies=shared["policies"], cache=InProcessCache(), models=shared["models"])
+             orders=orders, policies=shared["policies"], cache=InProcessCache(), models=shared["models"],
+             linker=shared["linker"])
     yield d
     await orders.close()
 

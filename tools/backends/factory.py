@@ -1,4 +1,4 @@
-"""open_deps: build the process-wide Deps (catalog, index, recommender, orders, policies, cache, models)."""
+"""open_deps: build the process-wide Deps (catalog, index, recommender, entity linker, orders, policies, cache, models)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from core.settings import EncoderName, Settings
 from tools.backends import recommender as recommender_module
 from tools.backends.cache import open_cache
 from tools.backends.catalog import DEFAULT_AUTHORS_JA, DEFAULT_CATALOG, load_catalog
+from tools.backends.entities import shared_linker
 from tools.backends.fit_cache import load_or_fit
 from tools.backends.models.encoder import SentenceEncoder
 from tools.backends.policies import MarkdownPolicyKB
@@ -97,6 +98,8 @@ async def open_deps(settings: Settings, pool: Any | None = None) -> Deps:
     lap("index")
     recommender = shared_recommender(catalog, settings.model_dir)
     lap("recommender")
+    linker = shared_linker(catalog)
+    lap("linker")
     orders = await open_orders_repository(settings, pool=pool)
     lap("orders")
     policies = MarkdownPolicyKB.load(settings.shipped_data_dir / "policies")
@@ -104,6 +107,6 @@ async def open_deps(settings: Settings, pool: Any | None = None) -> Deps:
     lap("policies+cache")
     log.info("deps ready in ms: %s", timings)
     deps = Deps(settings=settings, catalog=catalog, index=index, recommender=recommender, orders=orders,
-                policies=policies, cache=cache, models=models)
+                policies=policies, cache=cache, models=models, linker=linker)
     deps.closers += [orders.close, cache.close]
     return deps

@@ -1,0 +1,66 @@
+"""Entity linking over the shipped catalog (tools/backends/entities.py): titles and authors a message names, EN and
+JA, including readings, family names and typos; general questions link nothing (or only a weak title)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tools.backends.catalog import load_catalog
+from tools.backends.entities import EntityLinker
+
+
+@pytest.fixture(scope="module")
+def linker() -> EntityLinker:
+    return EntityLinker(load_catalog().items)
+
+
+@pytest.mark.parametrize("text,author,how", [
+    ("anything by Ai Yazawa?", "Ai Yazawa", "exact"),
+    ("Inoue Takehiko's manga", "Takehiko Inoue", None),
+    ("manga by Urasawa", "Naoki Urasawa", "family"),
+    ("浅野いにおの漫画", "Inio Asano", "reading"),
+    ("尾田栄一郎の新刊ある？", "Eiichiro Oda", None),
+    ("books by Naoki Urasowa", "Naoki Urasawa", "fuzzy"),
+])
+def test_author_requests_resolve_to_the_catalogs_name(linker, text, author, how):
+    req = linker.link(text).author_request
+    assert req is not None and req.key == author, linker.link(text).to_dict()
+    if how:
+        assert req.how == how
+    works = linker.works_of(author)
+    assert works and req.ids[0] == works[0]
+
+
+@pytest.mark.parametrize("text,title", [
+    ("do you have Vagabond?", "vagabond"),
+    ("vinland sgaa", "vinland saga"),
+    ("Chainsw Man?", "chainsaw man"),
+])
+def test_a_message_that_is_a_title_is_an_exact_title(linker, text, title):
+    m = linker.link(text).exact_title
+    assert m is not None and m.key == title
+
+
+@pytest.mark.parametrize("text", [
+    "how many moons does Jupiter have?",
+    "tell me who the president of France is",
+    "少女漫画のおすすめ",
+    "where is my order",
+])
+def test_general_questions_and_genre_words_link_nothing(linker, text):
+    assert not linker.link(text).has_entity, linker.link(text).to_dict()
+
+
+def test_a_title_made_of_ordinary_words_inside_a_question_is_weak(linker):
+    linked = linker.link("who is the prime minister of Japan?")
+    assert all(m.weak for m in linked.titles) and not linked.has_entity
+
+
+@pytest.mark.parametrize("text", ["", "   ", "?!", "ｱｲｳ", "a" * 5000, None, 42])
+def test_odd_input_links_nothing_and_never_raises(linker, text):
+    assert linker.link(text).mentions == ()
+
+
+def test_resolve_author_accepts_any_form(linker):
+    assert linker.resolve_author("Yazawa Ai") == linker.resolve_author("矢沢あい") == "Ai Yazawa"
+    assert linker.resolve_author("nobody at all") is None
