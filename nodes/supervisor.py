@@ -22,6 +22,7 @@ from core.state import RESET
 from core.usage import add_totals, summarize
 from nodes.dialogue import focus_after_turn, focus_write, resolve_followup
 from nodes.routing import AGENT_NODES, AGENT_OF, agent_node, drop_subsumed, order_results, resolve_intents
+from nodes.scope import catalog_scope
 from tools.backends.models.text_rules import split_clauses
 
 graph_log = logging.getLogger("mangaassist.graph")
@@ -74,7 +75,10 @@ def make_classify(deps: Deps):
     calls). Writes intents/scores/locale and the turn's budget, clears ``results``/usage for the new
     turn, bumps ``turn``. After the router, a follow-up with no entity of its own ("who is the author?", "the
     most recent one", "can I cancel it?") is resolved against the dialogue state (nodes/dialogue.resolve_followup)
-    and sent to the agent owning the focused item/order, with it as ``focus.referent``. Each ``Send`` payload
+    and sent to the agent owning the focused item/order, with it as ``focus.referent``. Otherwise a lone
+    ``search`` decision for a message that names no catalog title or author (``deps.linker``) and carries no
+    store cue becomes ``out_of_scope``, and a lone ``recommend`` for an author's works with no suggestion cue
+    becomes ``search`` (nodes/scope.catalog_scope). Each ``Send`` payload
     also carries ``fan_out`` (how many branches this turn runs), read only by the branch error handler
     (make_branch_failed).
     """
@@ -98,6 +102,8 @@ def make_classify(deps: Deps):
         followup = resolve_followup(text, focus)  # no entity of its own + a focus of its kind → the owner
         if followup is not None:
             intents = [followup.intent]
+        elif deps.linker is not None and intents in (["search"], ["recommend"]):  # catalog evidence (nodes/scope)
+            intents = catalog_scope(intents, await asyncio.to_thread(deps.linker.link, text), text)
         requests = {i: text for i in intents}
         if len(intents) > 1:
             clauses = split_clauses(text)

@@ -50,8 +50,16 @@ async def test_routing_runs_off_the_event_loop(assistant):
 
 async def test_recommend_tool_scores_off_the_event_loop(assistant):
     deps = assistant.deps
-    with threads_of(deps.index, "search") as searched, threads_of(deps.recommender, "recommend") as scored:
+    with threads_of(deps.linker, "link") as linked, threads_of(deps.recommender, "recommend") as scored:
         out = await assistant.turn("I liked Berserk, what should I read next?", user_id="u_chloe")
     assert out["intents"] == ["recommend"] and out["items"]
-    assert searched and scored
-    assert threading.get_ident() not in searched + scored
+    assert linked and scored  # the seed "Berserk" was linked, then the picks scored
+    assert threading.get_ident() not in linked + scored
+
+
+async def test_entity_linking_runs_off_the_event_loop(assistant):
+    with threads_of(assistant.deps.linker, "link") as linked:
+        out = await assistant.turn("how many moons does Jupiter have?")
+        out2 = await assistant.turn("anything by Ai Yazawa?")
+    assert out["intents"] == ["out_of_scope"] and out2["intents"] == ["search"]
+    assert linked and threading.get_ident() not in linked

@@ -33,8 +33,20 @@ async def test_search_romaji_author_typo(assistant, query, mal_title):
     assert out["items"][0]["title"] == mal_title, [i["title"] for i in out["items"]]
 
 
+async def test_a_named_title_lists_only_that_title(assistant, deps):
+    out = await assistant.turn("Do you have Berserk?", user_id="u_ben")
+    assert out["items"] and out["items"][0]["mal_id"] == 2
+    assert all("berserk" in deps.catalog.get(i["mal_id"]).title.lower() for i in out["items"]), out["items"]
+
+
+async def test_an_author_request_lists_that_authors_works(assistant, deps):
+    out = await assistant.turn("anything by Naoki Urasawa?", user_id="u_ben")
+    assert len(out["items"]) >= 3
+    assert all("Naoki Urasawa" in deps.catalog.get(i["mal_id"]).authors for i in out["items"]), out["items"]
+
+
 async def test_follow_up_uses_thread_history(assistant):
-    first = await assistant.turn("Do you have Berserk?", user_id="u_ben")
+    first = await assistant.turn("anything by Naoki Urasawa?", user_id="u_ben")
     second_item = first["items"][1]
     out = await assistant.turn("what about the second one?", thread_id=first["thread_id"], user_id="u_ben")
     assert out["agents"] == ["search"]

@@ -1,0 +1,75 @@
+"""Catalog evidence for routing (pure): a "search" with no catalog entity and no store cue is out of scope.
+
+The router labels some general-knowledge questions shaped like catalog requests ("how many moons does Jupiter
+have?", "tell me who the president of France is") as ``search``. A real catalog request names a title or an
+author the entity linker finds (tools/backends/entities.py), or carries a store/search cue: a word for the
+goods ("manga", "漫画", "volume", "巻"), a catalog fact ("price", "在庫", "author"), a genre word ("dark fantasy",
+"恋愛"), or request phrasing ("do you have", "探して", "ありますか"). A lone ``recommend`` for a message that names an
+author's works and asks for no suggestion ("浅野いにおの漫画ある？", "anything by Ai Yazawa?") is a catalog search
+of that author. ``catalog_scope`` is called by the classify node after the router's decision; ``has_store_cue``
+is the cue test.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping, Sequence
+
+from tools.backends.models.local_router import has_recommend_cue
+
+__all__ = ["STORE_CUE", "catalog_scope", "has_store_cue"]
+
+STORE_CUE = re.compile(
+    r"\b(?:manga|mangas|manhwa|manhua|webtoons?|comics?|graphic novels?|light novels?|novels?|books?|volumes?|vols?|"
+    r"v\d+|series|titles?|chapters?|editions?|box ?set|copies|copy|signed|reprint|omnibus|tankobon|"
+    r"spin-?offs?|sequels?|prequels?|adaptation|anime|publisher|published|publish|author|authors|mangaka|artist|"
+    r"illustrat\w*|wrote|written|writer|drawn|drew|creator|genres?|protagonist|main character|"
+    r"price|prices|cost|costs|cheap\w*|how much|yen|stock|available|availability|sold out|buy\w*|purchas\w*|acquir\w*|shop|shopping|products?|items?|"
+    r"articles?|merch\w*|goods|order (?:it|them|some|several|a few|an?|items?|products?)|"
+    r"sell|selling|carry|stocked|restock\w*|new releases?|preorder|pre-order|english version|"
+    r"translation|translated|japanese (?:title|edition|version)|read|reading|reads|recommend\w*|similar|"
+    r"do you (?:have|sell|stock|carry|got)|have you got|got any|looking for|search(?:ing)? for|find me|"
+    r"shoujo|shojo|shounen|shonen|seinen|josei|isekai|yaoi|yuri|shoujo-ai|boys'? love|girls'? love|"
+    r"romance|romcom|rom-com|horror|fantasy|sci-?fi|science fiction|mystery|mysteries|thriller|comedy|comedies|"
+    r"slice of life|action|adventure|drama|sports?|mecha|harem|supernatural|psychological|historical|samurai|"
+    r"vampires?|zombies?|detective|magical girl|martial arts|gore|ecchi|dark fantasy|cyberpunk|dystopia\w*|"
+    r"spy|gourmet|cooking manga|idol|villainess|reincarnat\w*|time travel|post-apocalyptic|bl|gl)\b|"
+    r"漫画|マンガ|まんが|コミック|単行本|文庫|新装版|愛蔵版|完全版|特装版|限定版|全巻|巻|冊|作品|作者|著者|作家|原作|作画|"
+    r"連載|完結|新刊|最新刊|続編|発売|出版|出て(?:い)?ますか|出てる|値段|価格|いくら|在庫|品切れ|売り切れ|入荷|売って|買い|購入|"
+    r"予約|探して|さがして|(?<!いくつ)(?<!何本)(?<!何個)(?<!何人)(?<!何匹)(?<!どれくらい)(?<!どのくらい)(?:ありますか|ある[?？])|置いて|取り扱|翻訳|英語版|日本語版|タイトル|題名|主人公|登場人物|キャラ|"
+    r"ジャンル|読み|読ん|読め|おすすめ|オススメ|似た|みたいな|少女|少年|青年|女性向け|恋愛|ラブコメ|ホラー|ファンタジー|SF|"
+    r"ミステリー|推理|サスペンス|ギャグ|コメディ|日常|スポーツ|異世界|転生|バトル|アクション|ロボット|歴史|時代劇|グルメ|料理漫画|"
+    r"百合|BL|ボーイズラブ|アニメ|ライトノベル|ラノベ|小説",
+    re.I,
+)
+"""Store and search cues, EN + JA (see the module docstring)."""
+
+
+def has_store_cue(text: str) -> bool:
+    """True when ``text`` says something about the store's goods or a catalog search ("manga", "volume 3", "in
+    stock", "romance", "do you have", "漫画", "3巻", "在庫", "探して", "ありますか")."""
+    return bool(STORE_CUE.search(text or ""))
+
+
+def catalog_scope(intents: Sequence[str], linked: Mapping[str, Any] | Any, text: str) -> list[str]:
+    """The turn's intents after the catalog-evidence rule.
+
+    ``intents``: the router's decision (after follow-up resolution); ``linked``: what the entity linker found in
+    ``text`` (an ``entities.Linked`` or its ``to_dict()``). Returns ``["out_of_scope"]`` when the router's
+    only intent is ``search`` and the message names no catalog title or author and has no store cue
+    (``has_store_cue``); ``["search"]`` when the only intent is ``recommend``, the message asks for an author's
+    works (``author_request``) and has no suggestion cue (local_router.has_recommend_cue); else ``intents``
+    unchanged. A message with several intents is left alone.
+    """
+    intents = list(intents)
+    if isinstance(linked, Mapping):
+        has_entity, author = bool(linked.get("has_entity")), linked.get("author")
+    else:
+        has_entity, author = bool(getattr(linked, "has_entity", False)), getattr(linked, "author_request", None)
+    if intents == ["recommend"]:
+        return ["search"] if author and not has_recommend_cue(text) else intents
+    if intents != ["search"]:
+        return intents
+    if has_entity or has_store_cue(text):
+        return intents
+    return ["out_of_scope"]

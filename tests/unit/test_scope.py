@@ -1,0 +1,41 @@
+"""The catalog-evidence rule of the classify node (nodes/scope.py): a lone "search" that names no title or author
+and has no store cue is out of scope; everything else keeps the router's decision."""
+
+from __future__ import annotations
+
+import pytest
+
+from nodes.scope import catalog_scope, has_store_cue
+
+NOTHING = {"has_entity": False}
+ENTITY = {"has_entity": True}
+
+
+@pytest.mark.parametrize("text", ["how many moons does Jupiter have?", "tell me who the president of France is",
+                                  "日本の首相は誰？"])
+def test_a_general_question_routed_to_search_is_out_of_scope(text):
+    assert catalog_scope(["search"], NOTHING, text) == ["out_of_scope"]
+
+
+@pytest.mark.parametrize("text", ["any dark fantasy manga?", "do you have something with vampires", "volume 3 please",
+                                  "恋愛ものを探して", "3巻はありますか", "在庫ある？", "how much is it"])
+def test_a_store_cue_keeps_search(text):
+    assert has_store_cue(text)
+    assert catalog_scope(["search"], NOTHING, text) == ["search"]
+
+
+def test_a_named_entity_keeps_search_and_other_decisions_are_untouched():
+    assert catalog_scope(["search"], ENTITY, "Jupiter?") == ["search"]
+    assert catalog_scope(["recommend"], NOTHING, "how many moons does Jupiter have?") == ["recommend"]
+    assert catalog_scope(["search", "order"], NOTHING, "Jupiter and my order") == ["search", "order"]
+
+
+def test_a_counting_question_is_no_store_cue():
+    assert not has_store_cue("月はいくつありますか")
+
+
+def test_an_author_request_without_a_suggestion_cue_is_a_search():
+    author = {"has_entity": True, "author": "Inio Asano"}
+    assert catalog_scope(["recommend"], author, "浅野いにおの漫画ある？") == ["search"]
+    assert catalog_scope(["recommend"], author, "浅野いにおみたいな漫画") == ["recommend"]
+    assert catalog_scope(["recommend"], ENTITY, "something for tonight") == ["recommend"]
