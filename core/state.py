@@ -17,6 +17,11 @@ cut to FOCUS_MAX), checkpointed with the thread and shown by ``/state``. Keys (a
 - ``order_id`` and ``order``: the focused order {order_id, status, turn, source} (one order shown or acted on);
 - ``last_list``: {kind: "items" | "orders", turn, intent}: the last list shown;
 - ``kind``: "item" | "order": which of the two the last turn was about;
+- ``seed``: {mal_id, title, turn}: the title the last recommendations were seeded by ("something like X");
+- ``rec_filters``: {finished_only: true} while the last recommendations were filtered ("but finished"), so "any
+  others?" keeps the filter;
+- ``shown``: mal_ids of every title recommended in the thread, newest first (≤ SHOWN_MAX), so "any others?"
+  does not repeat them;
 - ``question``: the open question the assistant asked, {kind: "which_order", action, turn}, or absent;
 - ``referent`` and ``followup`` appear only in a specialist's copy of the focus (the Send payload / plan step):
   the item {kind, mal_id, title} or order {kind, order_id} this turn's message refers to.
@@ -53,18 +58,27 @@ FOCUS_MAX = 5
 """Most entries a list in the dialogue state (``focus``) keeps: titles or orders shown, newest first."""
 
 
+SHOWN_MAX = 30
+"""Most recommended titles the dialogue state remembers as shown (``focus.shown``)."""
+
+
+def _cap(key: str) -> int:
+    return SHOWN_MAX if key == "shown" else FOCUS_MAX
+
+
 def focus_reducer(left: dict | None, right: dict | None) -> dict:
     """Reducer of ``focus`` (the dialogue state): shallow merge, right's keys win; a key written as None is
-    removed; every list value is cut to its first FOCUS_MAX entries, so the checkpointed state stays bounded."""
+    removed; every list value is cut to its first FOCUS_MAX entries (``shown``: SHOWN_MAX), so the checkpointed
+    state stays bounded."""
     out = dict(left or {})
     for k, v in (right or {}).items():
         if v is None:
             out.pop(k, None)
         else:
-            out[k] = list(v[:FOCUS_MAX]) if isinstance(v, list) else v
+            out[k] = list(v[:_cap(k)]) if isinstance(v, list) else v
     for k, v in list(out.items()):
-        if isinstance(v, list) and len(v) > FOCUS_MAX:
-            out[k] = v[:FOCUS_MAX]
+        if isinstance(v, list) and len(v) > _cap(k):
+            out[k] = v[:_cap(k)]
     return out
 
 

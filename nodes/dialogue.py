@@ -39,7 +39,9 @@ def focus_after_turn(focus: Mapping[str, Any] | None, results: Sequence[Mapping[
     title's details focus that title and keep the list shown before. Several orders replace ``orders`` and drop
     the focused order (ambiguous now); one order (``focus_order_id``) becomes the focused order. ``question`` is
     set when several orders were shown for a cancel/return request without an order id (the answer asks which),
-    and cleared otherwise. When several results (a multi-intent turn) show titles or orders, the first one in
+    and cleared otherwise. Recommendations seeded by a named title set ``seed`` to it (unseeded ones clear it), so
+    "more like it" continues from the same seed; their filters ("but finished") are kept in ``rec_filters``;
+    every pick shown is added to ``shown``. When several results (a multi-intent turn) show titles or orders, the first one in
     answer order is the focus. ``turn`` is the thread's turn number (SupervisorState.turn).
     """
     out = dict(focus or {})
@@ -59,6 +61,19 @@ def focus_after_turn(focus: Mapping[str, Any] | None, results: Sequence[Mapping[
             out["item"] = {"mal_id": top["mal_id"], "title": top.get("title", ""), "turn": turn,
                            "source": "details" if "details" in kinds and not listed else r.get("intent", "search")}
             out["kind"] = "item"
+        recs = [e for e in r.get("evidence") or [] if e.get("kind") == "recommend"]
+        if recs:
+            seeds = [sd for e in recs for sd in e.get("seeds") or []]
+            if seeds:
+                out["seed"] = {"mal_id": seeds[0]["mal_id"], "title": seeds[0].get("title", ""), "turn": turn}
+            else:
+                out.pop("seed", None)
+            if any(e.get("finished_only") for e in recs):
+                out["rec_filters"] = {"finished_only": True}
+            else:
+                out.pop("rec_filters", None)
+            picked = [it["mal_id"] for it in items]
+            out["shown"] = list(dict.fromkeys(picked + list(out.get("shown") or [])))
         orders = list(r.get("orders") or [])
         if len(orders) > 1:
             out["orders"] = [o["order_id"] for o in orders][:FOCUS_MAX]
@@ -96,7 +111,8 @@ def resolve_followup(text: str, focus: Mapping[str, Any] | None) -> Resolution |
 
     Kind asked: an order question ("can I cancel it?", "いつ届く") → order; a catalog fact ("who is the author?",
     "何巻まで", "在庫は") or a volume ("3巻はありますか") → item; "the most recent one" → order (of the last order list); an ordinal ("the second
-    one") → whatever the last list held; a bare back-reference ("tell me more about it", "それ") → ``focus.kind``.
+    one") → whatever the last list held; more of the last list ("any others?", "他にもある？") after recommendations →
+    recommend, with no referent (the policy keeps the thread's seed and skips what was shown); a bare back-reference ("tell me more about it", "それ") → ``focus.kind``.
     """
     f = parse_followup(text)
     if not f.leans_on_context:
@@ -115,6 +131,10 @@ def resolve_followup(text: str, focus: Mapping[str, Any] | None) -> Resolution |
         kind = "order" if orders else None
     elif f.ordinal is not None:
         kind = "order" if last_kind == "orders" else "item"
+    elif f.more and not f.backref:  # "any others?" continues the last list of titles
+        if last_kind == "items" and (focus.get("last_list") or {}).get("intent") == "recommend":
+            return Resolution("recommend", None)
+        return None
     else:
         kind = focus.get("kind")
     if kind == "item":

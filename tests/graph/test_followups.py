@@ -127,7 +127,7 @@ async def test_who_wrote_a_named_title_is_answered_directly(assistant, deps):
 
 
 async def test_an_ordinal_moves_the_focus_and_later_questions_follow_it(assistant, deps):
-    first, _ = await _turn(assistant, "do you have Vagabond?", "fu-en-4")
+    first, _ = await _turn(assistant, "manga by Takehiko Inoue", "fu-en-4")
     second = first["items"][1]
     out, focus = await _turn(assistant, "what about the second one?", "fu-en-4")
     assert [i["mal_id"] for i in out["items"]] == [second["mal_id"]] and focus["item"]["mal_id"] == second["mal_id"]
@@ -161,3 +161,47 @@ def test_dialogue_state_is_visible_in_the_state_route(tmp_path, monkeypatch):
         focus = client.get(f"/v1/threads/{tid}/state", headers=h).json()["values"]["focus"]
         assert focus["item"]["mal_id"] == 656 and focus["item"]["turn"] == 2 and focus["items"][0] == 656
         assert focus["last_list"] == {"kind": "items", "turn": 1, "intent": "search"} and "referent" not in focus
+
+
+async def test_more_like_it_keeps_the_seed_the_filter_and_never_repeats(assistant, deps):
+    out, focus = await _turn(assistant, "find a manga like Mushishi", "fu-rec-en")
+    first = [i["mal_id"] for i in out["items"]]
+    assert out["intents"] == ["recommend"] and focus["seed"]["title"] == "Mushishi" and 457 not in first
+    out, focus = await _turn(assistant, "something more like it but finished", "fu-rec-en")
+    second = [i["mal_id"] for i in out["items"]]
+    assert out["intents"] == ["recommend"] and focus["seed"]["title"] == "Mushishi"
+    assert second and not set(second) & set(first)
+    assert all(deps.catalog.get(m).status == "Finished" for m in second)
+    out, focus = await _turn(assistant, "any others?", "fu-rec-en")
+    third = [i["mal_id"] for i in out["items"]]
+    assert out["intents"] == ["recommend"] and third and not set(third) & (set(first) | set(second))
+    assert all(deps.catalog.get(m).status == "Finished" for m in third)  # the filter is kept
+
+
+async def test_more_like_it_in_japanese(assistant):
+    out, focus = await _turn(assistant, "ベルセルクみたいな漫画ある？", "fu-rec-ja")
+    first = [i["mal_id"] for i in out["items"]]
+    assert out["intents"] == ["recommend"] and focus["seed"]["mal_id"] == 2 and 2 not in first
+    out, _ = await _turn(assistant, "他にもある？", "fu-rec-ja")
+    again = [i["mal_id"] for i in out["items"]]
+    assert out["intents"] == ["recommend"] and again and not set(again) & set(first) and 2 not in again
+
+
+async def test_an_author_named_by_reading_lists_their_works_then_who_drew_it(assistant, deps):
+    out, _ = await _turn(assistant, "浅野いにおの漫画ある？", "fu-author-ja")
+    assert out["items"] and all("Inio Asano" in deps.catalog.get(i["mal_id"]).authors for i in out["items"])
+    out, _ = await _turn(assistant, "作者は？", "fu-author-ja")
+    top = deps.catalog.get(out["items"][0]["mal_id"])
+    assert len(out["items"]) == 1 and "Inio Asano" in top.authors and "作者" in out["answer"]
+    assert "Inio Asano" in out["answer"]  # the catalog has no Japanese form of this name: romaji, never a guess
+
+
+async def test_a_general_question_is_out_of_scope(assistant):
+    for text in ("how many moons does Jupiter have?", "tell me who the president of France is"):
+        out = await assistant.turn(text, user_id="u_ben")
+        assert out["intents"] == ["out_of_scope"] and not out["items"], (text, out["intents"])
+
+
+async def test_a_japanese_answer_names_the_author_in_japanese_when_any_title_does(assistant):
+    out, _ = await _turn(assistant, "トライガンの作者は？", "fu-author-ja-2")
+    assert out["items"] and out["items"][0]["title"] == "Trigun" and "内藤泰弘" in out["answer"], out["answer"]

@@ -45,3 +45,27 @@ async def test_orders_database_outage_surfaces_instead_of_silently_dropping_hist
             await recommend.coroutine(runtime=_runtime("u_ben"), liked_titles=["Berserk"], k=5)
     finally:
         await repo.close()
+
+
+async def test_a_named_seed_ranks_alone_and_owned_titles_are_never_listed(deps):
+    recommend = make_recommend_tools(deps)[0]
+    ordered = {line.mal_id for o in await deps.orders.list_orders("u_ben") for line in o.items}
+    _content, art = await recommend.coroutine(runtime=_runtime("u_ben"), liked_titles=["Mushishi"], k=8)
+    picks = [i["mal_id"] for i in art["items"]]
+    seed = art["seeds"][0]["mal_id"]
+    assert art["seeds"][0]["title"] == "Mushishi" and len(picks) == 8
+    assert seed not in picks and not ordered & set(picks)
+    assert all(i["because_of"] in ([], ["Mushishi"]) for i in art["items"]), [i["because_of"] for i in art["items"]]
+
+
+async def test_excluded_and_unfinished_titles_are_not_picked(deps):
+    recommend = make_recommend_tools(deps)[0]
+    _c, first = await recommend.coroutine(runtime=_runtime("u_nobody"), liked_titles=["Berserk"], k=5,
+                                          finished_only=True)
+    shown = [i["mal_id"] for i in first["items"]]
+    assert first["finished_only"] and all(deps.catalog.get(m).status == "Finished" for m in shown)
+    _c, more = await recommend.coroutine(runtime=_runtime("u_nobody"), liked_titles=["Berserk"], k=5,
+                                         preferences="完結済みで", exclude_ids=shown)
+    again = [i["mal_id"] for i in more["items"]]
+    assert len(again) == 5 and not set(again) & set(shown)
+    assert more["finished_only"] and all(deps.catalog.get(m).status == "Finished" for m in again)

@@ -225,3 +225,41 @@ def test_a_volume_number_refers_to_the_work_in_focus():
     assert parse_followup("3巻はありますか").volume == 3 and parse_followup("do you have volume 40?").volume == 40
     assert resolve_followup("3巻はありますか", focus).referent == {"kind": "item", "mal_id": 656, "title": "Vagabond"}
     assert resolve_followup("Naruto vol 3", focus) is None
+
+
+@pytest.mark.parametrize("text", ["any others?", "anything else?", "more please", "他にもある？", "もっと教えて"])
+def test_asking_for_more_leans_on_context(text):
+    f = parse_followup(text)
+    assert f.more and f.leans_on_context and not f.names_subject
+
+
+RECS = [{"mal_id": 457, "title": "Mushishi"}, {"mal_id": 656, "title": "Vagabond"}]
+
+
+def _rec_result(items, seeds=(), finished=False):
+    return {"intent": "recommend", "items": items,
+            "evidence": [{"kind": "recommend", "seeds": list(seeds), "finished_only": finished}]}
+
+
+def test_recommendations_keep_the_seed_filters_and_every_pick_shown():
+    f1 = focus_after_turn({}, [_rec_result(RECS[1:], seeds=[{"mal_id": 2, "title": "Berserk"}], finished=True)], 1,
+                          "something like Berserk but finished")
+    assert f1["seed"] == {"mal_id": 2, "title": "Berserk", "turn": 1} and f1["rec_filters"] == {"finished_only": True}
+    assert f1["shown"] == [656]
+    f2 = focus_after_turn(f1, [_rec_result(RECS[:1])], 2, "what should I read next?")
+    assert "seed" not in f2 and "rec_filters" not in f2 and f2["shown"] == [457, 656]
+
+
+def test_more_after_recommendations_goes_back_to_recommend():
+    focus = focus_after_turn({}, [_rec_result(RECS, seeds=[{"mal_id": 2, "title": "Berserk"}])], 1, "like Berserk")
+    r = resolve_followup("any others?", focus)
+    assert r is not None and r.intent == "recommend" and r.referent is None
+    search = focus_after_turn({}, [{"intent": "search", "items": ITEMS, "evidence": [{"kind": "search"}]}], 1, "x")
+    assert resolve_followup("any others?", search) is None  # after a search list the router decides
+
+
+def test_shown_is_capped_at_shown_max():
+    from core.state import SHOWN_MAX
+
+    f = focus_reducer({}, {"shown": list(range(100)), "items": list(range(100))})
+    assert f["shown"] == list(range(SHOWN_MAX)) and len(f["items"]) == FOCUS_MAX

@@ -61,6 +61,11 @@ _DEICTIC = re.compile(r"\b(?:its|this (?:one|manga|series|title|book|work)|the (
                       r"^\s*(?:tell me more|more (?:info|information|details)|(?:more )?details)\b|もっと詳しく|詳しく|もっと教えて|"
                       r"この(?:作品|漫画|マンガ|本|シリーズ|タイトル)?|その(?:作品|漫画|マンガ|本|シリーズ)?|それ|これ|あれ", re.I)
 
+_MORE = re.compile(r"\b(?:any (?:others?|more)|anything else|something else|more (?:of (?:those|them|these)|please|like (?:that|those|these|it))|"
+                   r"(?:any|some) other ones?|others|another one|show me more)\b|^\s*more\s*[?？!.]*\s*$|"
+                   r"他に(?:も)?|ほかに(?:も)?|他の(?:作品|もの|は)|ほかの(?:作品|もの|は)|もっと(?:見せて|ある|ない|教えて)?|別の(?:作品|もの|は)?", re.I)
+"""Asks for more of the list just shown ("any others?", "anything else?", "他にもある？", "もっと"): no subject of its own."""
+
 _VOLUME = re.compile(r"\b(?:vol(?:ume)?\.?\s*)(\d{1,3})\b|第?([0-9０-９]{1,3})\s*巻", re.I)
 """A volume of the work in focus ("is volume 3 in stock?", "3巻はありますか"): not a subject of its own."""
 
@@ -90,7 +95,8 @@ class FollowUp:
     (-1 = last) from "the second one"/"2つ目", or None; recency: "newest" | "oldest" | None; backref: points at
     something said before ("it", "それ", "この作品"); order_id: an order id written in the message; subject: what is
     left of the message without question words, pronouns, volume numbers and particles ('' = the message names
-    nothing itself); volume: a volume number ("volume 3", "3巻"), which refers to the work in focus.
+    nothing itself); volume: a volume number ("volume 3", "3巻"), which refers to the work in focus; more: asks
+    for more of the list just shown ("any others?", "他にもある？").
     """
 
     fact: str | None
@@ -101,6 +107,7 @@ class FollowUp:
     order_id: str | None
     subject: str
     volume: int | None = None
+    more: bool = False
 
     @property
     def names_subject(self) -> bool:
@@ -112,7 +119,8 @@ class FollowUp:
         """True when the message needs the dialogue state: it names nothing itself, and asks a fact, an order
         question, an ordinal, a recency or points back."""
         return not self.names_subject and (self.fact is not None or self.order_q is not None or self.volume is not None
-                                           or self.ordinal is not None or self.recency is not None or self.backref)
+                                           or self.ordinal is not None or self.recency is not None or self.backref
+                                           or self.more)
 
 
 _WHAT_ABOUT = re.compile(r"\bwhat(?:'s| is)\b.+\babout\s*[?.!]*$", re.I)
@@ -163,7 +171,7 @@ def subject_of(text: str) -> str:
     t = text or ""
     for _, rx in _FACTS:
         t = rx.sub(" ", t)
-    for rx in (_CAN_CANCEL, _CAN_RETURN, _TRACKING, _ARRIVAL, _NEWEST, _OLDEST, _DEICTIC):
+    for rx in (_CAN_CANCEL, _CAN_RETURN, _TRACKING, _ARRIVAL, _NEWEST, _OLDEST, _DEICTIC, _MORE):
         t = rx.sub(" ", t)
     t = re.sub(r"\b(?:cancel|return|refund|send|back|first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last|"
                r"next|previous|other|recent)\b|キャンセル|返品|返金|[1-5１-５一二三四五](?:つ目|番目|個目)|最初|最後",
@@ -202,7 +210,7 @@ def parse_followup(text: str) -> FollowUp:
     volume = int(unicodedata.normalize("NFKC", vm.group(1) or vm.group(2))) if vm else None
     return FollowUp(fact=fact_question(t), order_q=oq, ordinal=referenced_index(t), recency=recency(t),
                     backref=is_backreference(t) or bool(_DEICTIC.search(t)), order_id=find_order_id(t),
-                    subject=subject_of(t), volume=volume)
+                    subject=subject_of(t), volume=volume, more=bool(_MORE.search(t)))
 
 
 _LIST_CUE = re.compile(r"\b(?:any|some|all|list|other|titles|recommend\w*|similar|like|by)\b|おすすめ|一覧|他の|ほかの|似た|みたいな",

@@ -7,6 +7,7 @@ LLM would produce, so the rest of the subgraph does not know which profile runs.
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any, Sequence
 
@@ -95,11 +96,18 @@ class SearchPolicy:
         return _msg(_call("search_catalog", query=query, k=k))
 
 
+_MORE_OF_SAME = re.compile(r"\b(?:more|another|other|others|else|similar|same|it|that|this)\b|もっと|他に|ほかに|似た|同じ|それ|これ",
+                           re.I)
+
+
 class RecommendPolicy:
     """Recommendation agent: liked titles named in the request + the rest of the request as preferences.
 
     A referenced earlier pick ("tell me more about the second one") gets its details instead; in a plan step,
-    "something like it" takes the step's referent as the liked title.
+    "something like it" takes the step's referent as the liked title. A request naming no title that asks for
+    more of the same ("something more like it but finished", "他にもある？") keeps the thread's seed
+    (``focus.seed``: the title the last recommendations were seeded by) and its filters (``focus.rec_filters``)
+    and skips the titles already recommended in the thread (``focus.shown``).
     """
 
     async def athink(self, state: dict, tools: Sequence[BaseTool], context: Any) -> AIMessage:
@@ -110,7 +118,21 @@ class RecommendPolicy:
         referent = _referent(state)  # "something like it" in a plan step: its dependency's first item
         liked = [] if _retry(state) == "drop_seeds" else (
             [referent["title"]] if referent and referent.get("title") else liked_titles(state.get("message") or request))
-        return _msg(_call("recommend_manga", liked_titles=liked, preferences=request, k=getattr(context, "search_k", 5)))
+        focus = state.get("focus") or {}
+        seed = focus.get("seed")
+        shown: list[int] = []
+        finished = False
+        if not liked and _retry(state) != "drop_seeds" and _MORE_OF_SAME.search(request):
+            if isinstance(seed, dict) and seed.get("title"):
+                liked = [seed["title"]]
+            shown = [int(m) for m in focus.get("shown") or []]  # more of the same: not the picks shown before
+            finished = bool((focus.get("rec_filters") or {}).get("finished_only"))
+        args: dict[str, Any] = {"liked_titles": liked, "preferences": request, "k": getattr(context, "search_k", 5)}
+        if shown:
+            args["exclude_ids"] = shown[:100]
+        if finished:
+            args["finished_only"] = True
+        return _msg(_call("recommend_manga", **args))
 
 
 class OrderPolicy:
