@@ -3,7 +3,8 @@
 The router labels some general-knowledge questions shaped like catalog requests ("how many moons does Jupiter
 have?", "tell me who the president of France is") as ``search``. A real catalog request names a title or an
 author the entity linker finds (tools/backends/entities.py), or carries a store/search cue: a word for the
-goods ("manga", "漫画", "volume", "巻"), a catalog fact ("price", "在庫", "author"), a genre word ("dark fantasy",
+goods ("manga", "漫画", "volume", "巻"), a catalog fact ("price", "在庫", "author"; not "wrote": anyone
+wrote the theory of relativity), a genre word ("dark fantasy",
 "恋愛"), or request phrasing ("do you have", "探して", "ありますか"). A lone ``recommend`` for a message that names an
 author's works and asks for no suggestion ("浅野いにおの漫画ある？", "anything by Ai Yazawa?") is a catalog search
 of that author. ``catalog_scope`` is called by the classify node after the router's decision; ``has_store_cue``
@@ -23,7 +24,7 @@ STORE_CUE = re.compile(
     r"\b(?:manga|mangas|manhwa|manhua|webtoons?|comics?|graphic novels?|light novels?|novels?|books?|volumes?|vols?|"
     r"v\d+|series|titles?|chapters?|editions?|box ?set|copies|copy|signed|reprint|omnibus|tankobon|"
     r"spin-?offs?|sequels?|prequels?|adaptation|anime|publisher|published|publish|author|authors|mangaka|artist|"
-    r"illustrat\w*|wrote|written|writer|drawn|drew|creator|genres?|protagonist|main character|"
+    r"illustrat\w*|creator|genres?|protagonist|main character|"
     r"price|prices|cost|costs|cheap\w*|how much|yen|stock|available|availability|sold out|buy\w*|purchas\w*|acquir\w*|shop|shopping|products?|items?|"
     r"articles?|merch\w*|goods|order (?:it|them|some|several|a few|an?|items?|products?)|"
     r"sell|selling|carry|stocked|restock\w*|new releases?|preorder|pre-order|english version|"

@@ -64,3 +64,18 @@ def test_odd_input_links_nothing_and_never_raises(linker, text):
 def test_resolve_author_accepts_any_form(linker):
     assert linker.resolve_author("Yazawa Ai") == linker.resolve_author("矢沢あい") == "Ai Yazawa"
     assert linker.resolve_author("nobody at all") is None
+
+
+def _general_questions() -> list[str]:
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "fixtures" / "general_questions.txt"
+    return [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip() and not ln.startswith("#")]
+
+
+def test_general_questions_shaped_like_searches_are_out_of_scope(linker):
+    from nodes.scope import catalog_scope
+
+    questions = _general_questions()
+    kept = [q for q in questions if catalog_scope(["search"], linker.link(q), q) != ["out_of_scope"]]
+    assert len(questions) >= 50 and not kept, kept
