@@ -44,6 +44,7 @@ _COMMAND_MODULES = (
     "cli.train_cmds",
     "cli.bench_startup_cmds",
     "cli.eval_fresh_cmds",
+    "cli.eval_conversations_cmds",
 )
 
 for _name in _COMMAND_MODULES:
