@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping, Sequence
 
+from tools.backends.models.followups import fact_question
 from tools.backends.models.local_router import has_recommend_cue
 
 __all__ = ["STORE_CUE", "catalog_scope", "has_store_cue"]
@@ -29,7 +30,8 @@ STORE_CUE = re.compile(
     r"articles?|merch\w*|goods|order (?:it|them|some|several|a few|an?|items?|products?)|"
     r"sell|selling|carry|stocked|restock\w*|new releases?|preorder|pre-order|english version|"
     r"translation|translated|japanese (?:title|edition|version)|read|reading|reads|recommend\w*|similar|"
-    r"do you (?:have|sell|stock|carry|got)|have you got|got any|looking for|search(?:ing)? for|find me|"
+    r"(?:do|would|could|can|will) you (?:guys )?(?:happen to )?(?:have|sell|stock|carry|got)|you (?:carry|sell|stock)|"
+    r"have you got|got any|looking for|search(?:ing)? for|find me|after a copy|a copy of|"
     r"shoujo|shojo|shounen|shonen|seinen|josei|isekai|yaoi|yuri|shoujo-ai|boys'? love|girls'? love|"
     r"romance|romcom|rom-com|horror|fantasy|sci-?fi|science fiction|mystery|mysteries|thriller|comedy|comedies|"
     r"slice of life|action|adventure|drama|sports?|mecha|harem|supernatural|psychological|historical|samurai|"
@@ -46,6 +48,18 @@ STORE_CUE = re.compile(
 """Store and search cues, EN + JA (see the module docstring)."""
 
 
+POLICY_CUE = re.compile(
+    r"\b(?:pay|paying|payments?|paid|credit cards?|debit cards?|paypal|apple pay|google pay|line pay|cash on delivery|"
+    r"ship|shipping|shipped to|postage|delivery fees?|refunds?|return policy|returns|accounts?|passwords?|log ?in|"
+    r"invoices?|receipts?|gift wrap\w*|coupons?|points?|membership|customs|duties|tax)\b|"
+    r"支払|決済|払え|払い|カード|送料|発送|配送料|海外|返品|返金|アカウント|パスワード|ログイン|領収書|ギフト|ポイント|クーポン|関税",
+    re.I)
+"""Store-policy topics (payment, shipping, returns, account): a message about them is a policy question."""
+
+_LIKE = re.compile(r"\b(?:in the vein of|along the lines of|feels? like|similar to|more like)\b", re.I)
+"""Asks for titles like a named one, in words the router's suggestion cue does not list."""
+
+
 def has_store_cue(text: str) -> bool:
     """True when ``text`` says something about the store's goods or a catalog search ("manga", "volume 3", "in
     stock", "romance", "do you have", "漫画", "3巻", "在庫", "探して", "ありますか")."""
@@ -57,20 +71,37 @@ def catalog_scope(intents: Sequence[str], linked: Mapping[str, Any] | Any, text:
 
     ``intents``: the router's decision (after follow-up resolution); ``linked``: what the entity linker found in
     ``text`` (an ``entities.Linked`` or its ``to_dict()``). Returns ``["out_of_scope"]`` when the router's
-    only intent is ``search`` and the message names no catalog title or author and has no store cue
+    only intent is ``search`` and the message names no catalog title or author (``has_entity``, ``named_titles``)
+    and has no store cue
     (``has_store_cue``); ``["search"]`` when the only intent is ``recommend``, the message asks for an author's
-    works (``author_request``) and has no suggestion cue (local_router.has_recommend_cue); else ``intents``
-    unchanged. A message with several intents is left alone.
+    works (``author_request``) and has no suggestion cue (local_router.has_recommend_cue). A lone
+    ``out_of_scope`` or ``chitchat`` for a message naming a title (``named_titles``) becomes ``recommend`` with a
+    suggestion cue ("in the vein of X") or ``search`` with a store cue or a catalog fact question ("would you
+    happen to have X?", "is Judge finished?"); a lone ``search`` naming a title "in the vein of" / "similar to"
+    becomes ``recommend``; a lone ``out_of_scope`` about a store-policy topic (``POLICY_CUE``: payment, shipping,
+    returns, account) becomes ``faq``. Else ``intents`` unchanged. A message with several intents is left alone.
     """
     intents = list(intents)
     if isinstance(linked, Mapping):
         has_entity, author = bool(linked.get("has_entity")), linked.get("author")
+        named = bool(linked.get("named_titles"))
     else:
         has_entity, author = bool(getattr(linked, "has_entity", False)), getattr(linked, "author_request", None)
+        named = bool(getattr(linked, "named_titles", None))
+    if intents == ["out_of_scope"] and not named and not has_entity and POLICY_CUE.search(text):
+        return ["faq"]  # "will LINE Pay work for paying?": the policies answer it, or say they do not cover it
+    if intents in (["out_of_scope"], ["chitchat"]) and named:
+        if _LIKE.search(text) or has_recommend_cue(text):  # "got anything in the vein of X?"
+            return ["recommend"]
+        if has_store_cue(text) or fact_question(text):  # "would you happen to have X?", "is Judge finished?"
+            return ["search"]
+        return intents
     if intents == ["recommend"]:
         return ["search"] if author and not has_recommend_cue(text) else intents
     if intents != ["search"]:
         return intents
-    if has_entity or has_store_cue(text):
+    if named and _LIKE.search(text):  # "more in the vein of Bitter Virgin": titles like it
+        return ["recommend"]
+    if has_entity or named or has_store_cue(text):
         return intents
     return ["out_of_scope"]

@@ -50,8 +50,9 @@ def make_search_tools(deps: Deps) -> list[BaseTool]:
     With ``deps.linker`` the search lists only plausible matches: an author request (the ``author`` argument,
     or a query the linker reads as one: "anything by Ai Yazawa", "浅野いにおの漫画") lists that author's works,
     most popular first (score 1.0; ``author`` in the artifact is the catalog's name for them), and a query that
-    is exactly a title ("Vagabond", "ベルセルク 3巻") lists the works carrying that title, not the nearest other
-    titles after it. Anything else is the index's ranked search.
+    names a title ("Vagabond", "hey, is Spirit Circle something you carry?", "ベルセルク 3巻") lists the index's
+    hits carrying the titles named (the linker's works of that title when the index ranks none of them), not
+    the nearest other titles after them. Anything else is the index's ranked search.
     """
 
     def author_hits(query: str, author: str | None, k: int) -> tuple[str | None, list[SearchHit]] | None:
@@ -69,12 +70,12 @@ def make_search_tools(deps: Deps) -> list[BaseTool]:
     def title_hits(query: str, k: int) -> list[SearchHit]:
         hits = deps.index.search(query, k=k)
         linker = deps.linker
-        title = linker.link(query).exact_title if linker is not None else None
-        if title is None:
+        named = linker.link(query).named_titles if linker is not None else []
+        if not named:
             return hits
-        ids = set(title.ids)
-        kept = [h for h in hits if h.mal_id in ids]
-        return kept or hits
+        ids = list(dict.fromkeys(i for m in named for i in m.ids))
+        kept = [h for h in hits if h.mal_id in set(ids)]
+        return kept or [SearchHit(mal_id=m, score=1.0) for m in ids[:k]]
 
     @tool(args_schema=SearchInput, response_format="content_and_artifact")
     def search_catalog(query: str, k: int = 5, author: str | None = None) -> tuple[str, dict]:

@@ -79,3 +79,21 @@ def test_general_questions_shaped_like_searches_are_out_of_scope(linker):
     questions = _general_questions()
     kept = [q for q in questions if catalog_scope(["search"], linker.link(q), q) != ["out_of_scope"]]
     assert len(questions) >= 50 and not kept, kept
+
+
+@pytest.mark.parametrize("text,key", [
+    ("the Death Note order", "death note"),
+    ("got any All You Need Is Kill?", "all yo ned is kill"),  # compared normalised ("Need" → "ned")
+    ("would you happen to have Teasing Master Takagi-san?", "teasing master takagi san"),
+    ("I'm after a copy of JoJo's Bizarre Adventure Part 5: Golden Wind", "jojo s bizarre adventure part 5 golden wind"),
+])
+def test_a_title_of_ordinary_words_written_as_a_name_is_a_named_title(linker, text, key):
+    linked = linker.link(text)
+    assert [m.key for m in linked.named_titles] == [key]
+    assert all(m.weak and m.how == "name" for m in linked.named_titles)
+    assert not linked.has_entity  # still weak evidence: routing only uses it with a store or suggestion cue
+
+
+def test_the_same_words_in_lower_case_or_one_capitalised_word_are_not_names(linker):
+    assert linker.link("my death note order").named_titles == []
+    assert linker.link("tell me who the CEO of Apple is").named_titles == []

@@ -39,3 +39,20 @@ def test_an_author_request_without_a_suggestion_cue_is_a_search():
     assert catalog_scope(["recommend"], author, "浅野いにおの漫画ある？") == ["search"]
     assert catalog_scope(["recommend"], author, "浅野いにおみたいな漫画") == ["recommend"]
     assert catalog_scope(["recommend"], ENTITY, "something for tonight") == ["recommend"]
+
+
+NAMED = {"has_entity": False, "named_titles": ["when will ayumu make his move"]}
+
+
+def test_a_named_title_turns_small_talk_into_the_catalog_request_it_is():
+    assert catalog_scope(["out_of_scope"], NAMED, "got anything in the vein of When Will Ayumu Make His Move?") == ["recommend"]
+    assert catalog_scope(["out_of_scope"], NAMED, "would you happen to have When Will Ayumu Make His Move?") == ["search"]
+    assert catalog_scope(["chitchat"], NAMED, "is When Will Ayumu Make His Move finished?") == ["search"]
+    assert catalog_scope(["search"], NAMED, "more in the vein of When Will Ayumu Make His Move") == ["recommend"]
+    assert catalog_scope(["out_of_scope"], NAMED, "When Will Ayumu Make His Move, said my friend") == ["out_of_scope"]
+
+
+def test_a_policy_topic_the_router_calls_out_of_scope_is_a_policy_question():
+    assert catalog_scope(["out_of_scope"], NOTHING, "will LINE Pay work for paying?") == ["faq"]
+    assert catalog_scope(["out_of_scope"], NOTHING, "コンビニ払いはできますか") == ["faq"]
+    assert catalog_scope(["out_of_scope"], NOTHING, "what's the capital of Australia?") == ["out_of_scope"]

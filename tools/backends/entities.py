@@ -73,6 +73,29 @@ _LATIN_WORD = re.compile(r"[a-z0-9]")
 _JA_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 
 
+def _capitalised(raw: str, key: str) -> bool:
+    """True when ``raw`` writes the Latin title ``key`` (normalised) with every word capitalised, as a name is
+    written ("my Death Note order", "All You Need Is Kill"); such a title of ordinary words is linked as a ``weak``
+    mention with ``how="name"``. Words are compared normalised (``normalize`` folds "Need" to "ned"); a raw word
+    that normalises to several ("JoJo's" → "jojo s") counts by its first letter."""
+    if not key.isascii():
+        return False
+    tokens: list[tuple[str, bool]] = []
+    for w in re.findall(r"[\w'’]+", raw):
+        pieces = normalize(w).split()
+        tokens += [(p, w[:1].isupper() or w.isdigit() or (n > 0)) for n, p in enumerate(pieces)]
+    words = key.split()
+    for i in range(len(tokens) - len(words) + 1):
+        window = tokens[i:i + len(words)]
+        if [t for t, _ in window] == words and window[0][1] and all(c or t in _TITLE_SMALL for t, c in window):
+            return True
+    return False
+
+
+_TITLE_SMALL = frozenset("a an the of and or in on at to for with is no na ni wa ga wo de e to san kun chan sama x".split())
+"""Words a capitalised title may keep in lower case ("Tower of God", "Takagi-san", "Kimi ni Todoke")."""
+
+
 @dataclass(frozen=True, slots=True)
 class Mention:
     """One entity named in a message.
@@ -82,7 +105,8 @@ class Mention:
     name (the romanised name as the catalog writes it, e.g. "Ai Yazawa", or the Japanese name when no romanised
     one is known), for a title the matched variant; ``ids``: the mal_ids it names (an author's works, most
     popular first); ``how``: "exact" | "reading" (Japanese name by its reading) | "fuzzy" (edit distance) |
-    "family" (family name alone); ``cue``: an author cue stands next to it ("by X", "Xの漫画"), or it is the
+    "family" (family name alone) | "name" (a title of ordinary words written capitalised, as a name: "my Death
+    Note order"; always ``weak``); ``cue``: an author cue stands next to it ("by X", "Xの漫画"), or it is the
     whole request; ``whole``: it is the whole cleaned request; ``weak``: a title inside a sentence made only of
     ordinary English words ("who is the prime minister of Japan?" → the title "Prime Minister"), weak evidence
     that the message is about the catalog.
@@ -127,6 +151,12 @@ class Linked:
         return any(not m.weak for m in self.mentions)
 
     @property
+    def named_titles(self) -> list[Mention]:
+        """Titles the message names: every non-weak title, and titles of ordinary words written as a name
+        ("Death Note" capitalised inside a sentence)."""
+        return [m for m in self.titles if not m.weak or m.how == "name"]
+
+    @property
     def author_request(self) -> Mention | None:
         """The author whose works the message asks for ("anything by Ai Yazawa?", "浅野いにおの漫画"): an author
         mention when no title outside that author's works is named; the first such author."""
@@ -143,10 +173,12 @@ class Linked:
         return next((m for m in self.titles if m.whole), None)
 
     def to_dict(self) -> dict:
-        """JSON shape for graph state: {mentions: [Mention.to_dict()], author: key | None, title: ids | None}."""
+        """JSON shape: {mentions: [Mention.to_dict()], author: key | None, title: ids | None, has_entity,
+        named_titles: [key]}."""
         a, t = self.author_request, self.exact_title
         return {"mentions": [m.to_dict() for m in self.mentions], "author": a.key if a else None,
-                "title": list(t.ids) if t else None, "has_entity": self.has_entity}
+                "title": list(t.ids) if t else None, "has_entity": self.has_entity,
+                "named_titles": [m.key for m in self.named_titles]}
 
 
 def kana_romaji(kana: str) -> str:
@@ -483,14 +515,19 @@ class EntityLinker:
                     continue
             whole = norm[start:end] == cleaned
             cue = whole or self._author_cue(norm, start, end)
+            capitalised = False
             if not (e.distinct or whole or (e.kind == "author" and cue)):
-                continue
+                capitalised = e.kind == "title" and " " in e.key and _capitalised(raw, e.key)  # several words
+                if not capitalised:
+                    continue
             if e.kind == "author" and e.one_word and not cue:
                 continue
             taken.append((start, end))
-            weak = e.kind == "title" and e.plain and not whole
+            weak = e.kind == "title" and (e.plain or capitalised) and not whole
+            if weak and not capitalised and " " in e.key:  # one capitalised word is any name (Apple, France)
+                capitalised = _capitalised(raw, e.key)
             found.append(Mention(e.kind, e.key if e.kind == "author" else norm[start:end], start, end, e.key,
-                                 e.ids, "exact", cue, whole, weak))
+                                 e.ids, "name" if capitalised else "exact", cue, whole, weak))
         if not any(m.kind == "author" for m in found):
             found.extend(self._cued_authors(raw, norm, found))
         if not found:
