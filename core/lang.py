@@ -20,7 +20,7 @@ def detect_locale(text: str) -> Locale:
 
 
 _YES = re.compile(
-    r"^\s*(y|yes|yeah|yep|sure|ok|okay|confirm|confirmed|please do|go ahead|do it|cancel it|return it|"
+    r"^\s*(y|yes|yeah|yep|sure|ok|okay|confirm|confirmed|i confirm|please do|go ahead|do it|cancel it|return it|"
     r"はい|ええ|うん|お願い(します)?|おねがい(します)?|確定|大丈夫です?|オーケー|いいよ|いいです|キャンセルして(ください)?|返品して(ください)?)\b",
     re.IGNORECASE,
 )

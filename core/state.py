@@ -18,6 +18,7 @@ cut to FOCUS_MAX), checkpointed with the thread and shown by ``/state``. Keys (a
 - ``last_list``: {kind: "items" | "orders", turn, intent}: the last list shown;
 - ``kind``: "item" | "order": which of the two the last turn was about;
 - ``seed``: {mal_id, title, turn}: the title the last recommendations were seeded by ("something like X");
+- ``last_intent``: the intent the last turn served first ("faq" lets "what about South Korea?" stay a policy question);
 - ``rec_filters``: {finished_only: true} while the last recommendations were filtered ("but finished"), so "any
   others?" keeps the filter;
 - ``shown``: mal_ids of every title recommended in the thread, newest first (≤ SHOWN_MAX), so "any others?"

@@ -9,6 +9,7 @@ item or order as ``referent``.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -18,14 +19,29 @@ from tools.backends.models.followups import parse_followup
 from tools.backends.models.text_rules import order_action
 
 _STATUS_WORD = re.compile(r"\bstatus\b|状況|状態", re.I)
+_OPEN_REQUEST = re.compile(r"\b(?:any|some|other|all|every)\s+(?:\w+\s+){0,2}(?:manga|mangas|titles?|series|books?|comics?|"
+                           r"works?|ones?)\b|\b(?:something|anything|recommend\w*|suggest\w*|similar|like|list)\b|"
+                           r"おすすめ|オススメ|似た|みたいな|他の|ほかの|一覧|全部|全て|すべて", re.I)
+"""A request for titles in general ("any finished manga?", "something ongoing", "おすすめの完結作品"): never a
+follow-up about the focused work, even when it names no entity."""
+_ASK_ABOUT = re.compile(r"^\s*(?:and|so|ok|okay|then)?[,\s]*(?:what|how) about\b|^\s*(?:and|also)\s+(?:to|for|with)\b|"
+                        r"^[^。？?]{1,20}(?:は|って|だと|なら)(?:どう(?:ですか|でしょう)?)?\s*[？?]?\s*$", re.I)
+"""A short question carried over from the last one ("what about South Korea?", "スウェーデンは？")."""
+_NAME_WORD = re.compile(r"(?<=[a-z,;:!?] )[A-Z][\w'!-]+")
+"""A capitalised word after the start of a sentence ("another thing, is Reborn! complete?"): likely a title the
+linker does not know, so the message may name its own subject."""
+_ORDER_WORD = re.compile(r"\b(?:orders?|parcels?|packages?|deliver(?:y|ies)|the one (?:with|that has|containing)|in it)\b|"
+                         r"注文|荷物|配送|入って(?:る|いる)|入った", re.I)
+"""Names an order ("the Death Note order", "進撃の巨人が入ってる注文"): with a title, it picks an order by its contents."""
 
 __all__ = ["FOCUS_MAX", "Resolution", "focus_after_turn", "focus_write", "resolve_followup"]
 
 
 @dataclass(frozen=True, slots=True)
 class Resolution:
-    """A follow-up resolved against the focus: ``intent`` to serve ("search" | "order") and ``referent``
-    ({kind: "item", mal_id, title} | {kind: "order", order_id}, or None: the order agent lists the orders)."""
+    """A follow-up resolved against the focus: ``intent`` to serve ("search" | "order" | "recommend" | "faq") and
+    ``referent`` ({kind: "item", mal_id, title} | {kind: "order", order_id} | {kind: "orders_with_title"}, or
+    None: the agent works from the message and the thread's focus)."""
 
     intent: str
     referent: dict | None
@@ -41,10 +57,12 @@ def focus_after_turn(focus: Mapping[str, Any] | None, results: Sequence[Mapping[
     set when several orders were shown for a cancel/return request without an order id (the answer asks which),
     and cleared otherwise. Recommendations seeded by a named title set ``seed`` to it (unseeded ones clear it), so
     "more like it" continues from the same seed; their filters ("but finished") are kept in ``rec_filters``;
-    every pick shown is added to ``shown``. When several results (a multi-intent turn) show titles or orders, the first one in
+    every pick shown is added to ``shown``. ``last_intent`` is the intent of the turn's first result. When several results (a multi-intent turn) show titles or orders, the first one in
     answer order is the focus. ``turn`` is the thread's turn number (SupervisorState.turn).
     """
     out = dict(focus or {})
+    if results:
+        out["last_intent"] = results[0].get("intent") or out.get("last_intent")
     out.pop("question", None)
     out.pop("referent", None)
     out.pop("followup", None)
@@ -105,7 +123,7 @@ def _pick(ids: Sequence[Any], index: int) -> Any:
         return None
 
 
-def resolve_followup(text: str, focus: Mapping[str, Any] | None) -> Resolution | None:
+def resolve_followup(text: str, focus: Mapping[str, Any] | None, linked: Any | None = None) -> Resolution | None:
     """The agent and referent of a follow-up, or None when ``text`` names its own entity, is no follow-up, or the
     focus has nothing of the kind it asks about (then the router's decision stands).
 
@@ -113,11 +131,35 @@ def resolve_followup(text: str, focus: Mapping[str, Any] | None) -> Resolution |
     "何巻まで", "在庫は") or a volume ("3巻はありますか") → item; "the most recent one" → order (of the last order list); an ordinal ("the second
     one") → whatever the last list held; more of the last list ("any others?", "他にもある？") after recommendations →
     recommend, with no referent (the policy keeps the thread's seed and skips what was shown); a bare back-reference ("tell me more about it", "それ") → ``focus.kind``.
+
+    A message naming an order and a title while orders are in focus ("the Death Note order") → order, referent
+    {kind: "orders_with_title"}: the order agent lists the orders holding that title.
+
+    A short carried-over question ("what about South Korea?", "スウェーデンは？") right after a policy answer
+    (``focus.last_intent`` "faq") → faq.
+
+    ``linked``: the entity linker's reading of ``text`` (``entities.Linked``; None: the follow-up rules alone).
+    When it finds no title or author, words the rules leave over ("what's the volume count?" → 'count') do not
+    make the message name its own subject, unless it asks for titles in general (``_OPEN_REQUEST``).
     """
     f = parse_followup(text)
+    focus = focus or {}
+    if (focus.get("last_intent") == "faq" and f.fact is None and f.order_q is None and not f.order_id
+            and _ASK_ABOUT.search(text or "")):
+        return Resolution("faq", None)  # "what about South Korea?" right after a policy answer
+    if (linked is not None and focus.get("orders") and getattr(linked, "titles", None) and not f.order_id
+            and _ORDER_WORD.search(text or "")):
+        return Resolution("order", {"kind": "orders_with_title"})  # picked by a title it holds: the agent filters
+    if (linked is not None and f.subject and not f.order_id and not getattr(linked, "has_entity", True)
+            and not getattr(linked, "named_titles", None) and not _OPEN_REQUEST.search(text or "")
+            and not _NAME_WORD.search(text or "")):
+        # words are left ("what's the volume count?", "それっていくらするの？") but the entity linker finds no title
+        # or author in them: the message names nothing of its own
+        f = dataclasses.replace(f, subject="")
     if not f.leans_on_context:
         return None
-    focus = focus or {}
+    if _OPEN_REQUEST.search(text or "") and not f.more and f.ordinal is None and not f.backref:
+        return None  # "any finished manga?": titles in general, not the focused work's status
     items = list(focus.get("items") or [])
     item = focus.get("item") if isinstance(focus.get("item"), dict) else None
     orders = list(focus.get("orders") or [])

@@ -99,11 +99,12 @@ def make_classify(deps: Deps):
             decision = await router.aroute(text, history)
         focus = state.get("focus") or {}
         intents = resolve_intents(decision, text, state.get("active_agent"), focus.get("items_intent"))
-        followup = resolve_followup(text, focus)  # no entity of its own + a focus of its kind → the owner
+        linked = await asyncio.to_thread(deps.linker.link, text) if deps.linker is not None else None
+        followup = resolve_followup(text, focus, linked)  # no entity of its own + a focus of its kind → the owner
         if followup is not None:
             intents = [followup.intent]
-        elif deps.linker is not None and intents in (["search"], ["recommend"]):  # catalog evidence (nodes/scope)
-            intents = catalog_scope(intents, await asyncio.to_thread(deps.linker.link, text), text)
+        elif linked is not None:  # catalog evidence (nodes/scope)
+            intents = catalog_scope(intents, linked, text)
         requests = {i: text for i in intents}
         if len(intents) > 1:
             clauses = split_clauses(text)

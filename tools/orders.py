@@ -9,6 +9,7 @@ records each key once, in the same transaction as the change).
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from langchain_core.tools import BaseTool, tool
@@ -31,6 +32,11 @@ PROMPTS = {
 
 class OrderIdInput(BaseModel):
     order_id: str = Field(description="Order id such as MA-10001.", pattern=r"^[A-Za-z]{2}-\d{3,10}$")
+
+
+class ListOrdersInput(BaseModel):
+    title: str | None = Field(None, max_length=500, description="A manga title (any script), or the customer's words "
+                              "naming one: only the orders containing it ('the Death Note order').")
 
 
 class ReturnInput(OrderIdInput):
@@ -59,7 +65,9 @@ def _thread_id(runtime: ToolRuntime[Context]) -> str:
 def make_order_tools(deps: Deps) -> list[BaseTool]:
     """Tools of the Order agent. The user id is read from ``runtime.context.user_id`` only.
 
-    Artifact kinds: ``orders`` {orders:[Order.to_dict()]} (get_order adds ``allowed``: {cancel|return: {ok, reason}}
+    ``list_my_orders(title)`` keeps the orders containing a title the entity linker finds in ``title`` ("the Death
+    Note order"); all orders when it names none or no order holds it (``title_filter`` says which).
+    Artifact kinds: ``orders`` {orders:[Order.to_dict()], title_filter} (get_order adds ``allowed``: {cancel|return: {ok, reason}}
     by the repository's rules at its clock, so "can I cancel it?" is answered without acting), ``action`` {action, order_id, confirmed,
     status, refund_jpy, replayed}. Expected failures raise OrderError subclasses (see tool_error_message).
     """
@@ -67,13 +75,21 @@ def make_order_tools(deps: Deps) -> list[BaseTool]:
     def _user(runtime: ToolRuntime[Context]) -> str:
         return getattr(runtime.context, "user_id", "anonymous")
 
-    @tool(response_format="content_and_artifact")
-    async def list_my_orders(runtime: ToolRuntime[Context]) -> tuple[str, dict]:
-        """List the customer's own orders, newest first, with status and items."""
+    def titled(title: str | None) -> set[int]:
+        """mal_ids of the catalog titles ``title`` names (the entity linker), empty when it names none."""
+        if not title or deps.linker is None:
+            return set()
+        return {i for m in deps.linker.link(title).titles for i in m.ids}  # weak ones too: an order holds few titles
+
+    @tool(args_schema=ListOrdersInput, response_format="content_and_artifact")
+    async def list_my_orders(runtime: ToolRuntime[Context], title: str | None = None) -> tuple[str, dict]:
+        """List the customer's own orders, newest first, with status and items (only those containing a title, when one is given)."""
         orders = await deps.orders.list_orders(_user(runtime))
-        views = [o.to_dict() for o in orders]
+        ids = await asyncio.to_thread(titled, title) if title else set()  # entity linking is CPU work
+        matching = [o for o in orders if any(line.mal_id in ids for line in o.items)] if ids else []
+        views = [o.to_dict() for o in (matching or orders)]
         content = "\n".join(f"{o['order_id']}: {o['status']}" for o in views) or "no orders"
-        return content, {"kind": "orders", "orders": views}
+        return content, {"kind": "orders", "orders": views, "title_filter": bool(matching)}
 
     @tool(args_schema=OrderIdInput, response_format="content_and_artifact")
     async def get_order(order_id: str, runtime: ToolRuntime[Context]) -> tuple[str, dict]:

@@ -205,3 +205,37 @@ async def test_a_general_question_is_out_of_scope(assistant):
 async def test_a_japanese_answer_names_the_author_in_japanese_when_any_title_does(assistant):
     out, _ = await _turn(assistant, "トライガンの作者は？", "fu-author-ja-2")
     assert out["items"] and out["items"][0]["title"] == "Trigun" and "内藤泰弘" in out["answer"], out["answer"]
+
+
+async def test_an_order_picked_by_a_title_then_arrival_and_can_i_call_it_off(assistant):
+    await _turn(assistant, "where is my order?", "fu-order-title")
+    out, focus = await _turn(assistant, "the Death Note order", "fu-order-title")
+    assert out["intents"] == ["order"] and [o["order_id"] for o in out["orders"]] == ["MA-10006"]
+    assert focus["order_id"] == "MA-10006"
+    out, _ = await _turn(assistant, "how soon will it come?", "fu-order-title")
+    assert "MA-10006" in out["answer"] and "expected" in out["answer"]
+    out, _ = await _turn(assistant, "could I call it off?", "fu-order-title")
+    assert out.get("interrupt") is None and "can't be cancelled" in out["answer"]
+
+
+async def test_fresh_phrasings_of_follow_ups_resolve_against_the_title_in_focus(assistant, deps):
+    out, _ = await _turn(assistant, "hey, is Spirit Circle something you carry?", "fu-fresh-en")
+    assert [i["mal_id"] for i in out["items"]] == [38071]  # only the title named, nothing padded after it
+    out, _ = await _turn(assistant, "what's the volume count?", "fu-fresh-en")
+    assert [i["mal_id"] for i in out["items"]] == [38071] and "6" in out["answer"]
+    out, _ = await _turn(assistant, "who's behind it?", "fu-fresh-en")
+    assert "Satoshi Mizukami" in out["answer"]
+    out, _ = await _turn(assistant, "ホリミヤが買えるか知りたい", "fu-fresh-ja")
+    assert out["items"][0]["mal_id"] == 42451
+    out, _ = await _turn(assistant, "それっていくらするの？", "fu-fresh-ja")
+    price = deps.catalog.get(42451).price_jpy
+    assert [i["mal_id"] for i in out["items"]] == [42451] and f"¥{price:,}" in out["answer"], out["answer"]
+
+
+async def test_a_policy_follow_up_and_a_payment_question_the_router_missed(assistant):
+    out, _ = await _turn(assistant, "I live in Sweden, can I order?", "fu-policy")
+    assert out["intents"] == ["faq"]
+    out, _ = await _turn(assistant, "what about South Korea?", "fu-policy")
+    assert out["intents"] == ["faq"] and "South Korea" in out["answer"]
+    out = await assistant.turn("will LINE Pay work for paying?", user_id="u_ben")
+    assert out["intents"] == ["faq"] and "LINE Pay" in out["answer"]

@@ -263,3 +263,60 @@ def test_shown_is_capped_at_shown_max():
 
     f = focus_reducer({}, {"shown": list(range(100)), "items": list(range(100))})
     assert f["shown"] == list(range(SHOWN_MAX)) and len(f["items"]) == FOCUS_MAX
+
+
+@pytest.mark.parametrize("text,fact", [
+    ("what's the premise?", "synopsis"), ("give me a quick summary", "synopsis"), ("who's behind it?", "author"),
+    ("is it done or still running?", "status"), ("is that one over already?", "status"),
+    ("what's its name in Japan?", "title_ja"), ("how much would one volume be?", "price"),
+    ("what's it going for?", "price"), ("do you have copies right now?", "stock"), ("what category is it?", "genres"),
+    ("カテゴリーは何ですか", "genres"), ("何系の漫画？", "genres"), ("英語だと何ていうの？", "title_en"),
+    ("すぐ買える？", "stock"), ("最終巻は出てますか", "status"), ("誰が描いてるの？", "author"),
+])
+def test_fact_questions_in_other_words(text, fact):
+    assert fact_question(text) == fact
+
+
+@pytest.mark.parametrize("text,q", [
+    ("can that one still be cancelled?", "can_cancel"), ("could I call it off?", "can_cancel"),
+    ("キャンセルって可能？", "can_cancel"), ("これ返せますか", "can_return"), ("how soon will it come?", "arrival"),
+    ("when's it landing?", "arrival"), ("call it off, please", "cancel"),
+])
+def test_order_questions_in_other_words(text, q):
+    assert order_question(text) == q
+
+
+@pytest.mark.parametrize("text,index", [("tell me about #2", 1), ("number two", 1), ("the top one", 0),
+                                        ("2番のを見せて", 1)])
+def test_ordinals_in_other_words(text, index):
+    assert parse_followup(text).ordinal == index
+
+
+class _Linked:
+    """The parts of entities.Linked that resolve_followup reads."""
+
+    def __init__(self, has_entity=False, titles=(), named=()):
+        self.has_entity, self.titles, self.named_titles = has_entity, list(titles), list(named)
+
+
+def test_words_the_rules_leave_over_do_not_name_a_subject_when_the_linker_finds_none():
+    focus = focus_after_turn({}, [{"intent": "search", "items": ITEMS, "evidence": [{"kind": "search"}]}], 1, "x")
+    assert resolve_followup("what's the volume count?", focus) is None  # the rules alone: 'count' may be a title
+    r = resolve_followup("what's the volume count?", focus, _Linked())
+    assert r.intent == "search" and r.referent["mal_id"] == 656
+    assert resolve_followup("それっていくらするの？", focus, _Linked()).referent["mal_id"] == 656
+    assert resolve_followup("what's the volume count?", focus, _Linked(has_entity=True)) is None
+    assert resolve_followup("another thing, is Reborn! complete?", focus, _Linked()) is None  # a name the linker lacks
+    assert resolve_followup("any finished manga?", focus, _Linked()) is None  # titles in general
+
+
+def test_an_order_named_by_a_title_it_holds_and_a_policy_follow_up():
+    focus = focus_after_turn({}, [{"intent": "order", "orders": ORDERS, "evidence": []}], 1, "where is my order?")
+    r = resolve_followup("the Death Note order", focus, _Linked(titles=["death note"], named=["death note"]))
+    assert r.intent == "order" and r.referent == {"kind": "orders_with_title"}
+    assert resolve_followup("the Death Note order", focus) is None  # without the linker: the router decides
+    faq = focus_after_turn({}, [{"intent": "faq", "evidence": [{"kind": "policy"}]}], 2, "can I order from Sweden?")
+    assert faq["last_intent"] == "faq"
+    assert resolve_followup("what about South Korea?", faq).intent == "faq"
+    assert resolve_followup("スウェーデンは？", faq).intent == "faq"
+    assert resolve_followup("what about South Korea?", focus) is None

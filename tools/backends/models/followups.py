@@ -29,33 +29,41 @@ ORDER_QUESTIONS = ("arrival", "tracking", "can_cancel", "can_return", "cancel", 
 
 # Checked in this order: the first that matches is the fact asked.
 _FACTS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("title_en", re.compile(r"\benglish (?:title|name)\b|英語(?:の)?(?:タイトル|題名|名)|英題", re.I)),
-    ("title_ja", re.compile(r"\bjapanese (?:title|name)\b|\boriginal (?:title|name)\b|日本語(?:の)?(?:タイトル|題名|名)|原題|邦題", re.I)),
+    ("title_en", re.compile(r"\benglish (?:title|name|version's (?:title|name))\b|\b(?:called|name) in english\b|"
+                            r"英語(?:の)?(?:タイトル|題名|名)|英題|英語(?:だと|で(?:は)?)(?:何|なん)", re.I)),
+    ("title_ja", re.compile(r"\bjapanese (?:title|name)\b|\boriginal (?:title|name)\b|\b(?:called|name) in japan(?:ese)?\b|"
+                            r"日本語(?:の)?(?:タイトル|題名|名)|原題|邦題", re.I)),
     ("author", re.compile(r"\b(?:authors?|wrote|writers?|written|drew|drawn|artists?|illustrat\w*|mangaka|creators?|"
-                          r"created|who made)\b|作者|著者|作家|漫画家|原作者|作画|書いた|描いた|書いてる|描いてる", re.I)),
+                          r"created|who made|who(?:'s| is) (?:behind|it by)|by whom)\b|作者|著者|作家|漫画家|原作者|作画|"
+                          r"書いた|描いた|書いてる|描いてる|誰の(?:作品|漫画)|誰が(?:描|書|か)い(?:た|て(?:る|いる)?)?", re.I)),
+    ("price", re.compile(r"\bhow much\b|\bprices?\b|\bcosts?\b|\bgoing for\b|値段|価格|いくら|税込", re.I)),
     ("volumes", re.compile(r"\bhow many (?:volumes|vols|books|tankobon)\b|\bvolumes?\b|\bvolume count\b|\bhow long is\b|"
                            r"何巻|巻数|全何巻|何冊", re.I)),
     ("status", re.compile(r"\b(?:finished|complete[d]?|ongoing|still (?:running|publishing|going|out)|ended|concluded|"
-                          r"over yet|status)\b|完結|連載中|終わ(?:った|って|り)|終了", re.I)),
-    ("price", re.compile(r"\bhow much\b|\bprices?\b|\bcosts?\b|値段|価格|いくら|税込", re.I)),
-    ("stock", re.compile(r"\bin stock\b|\bstock\b|\bavailable\b|\bsold out\b|在庫|売り切れ|品切れ|入荷", re.I)),
-    ("synopsis", re.compile(r"\bwhat(?:'s| is) (?:it|this|that)(?: one)? about\b|\bplot\b|"
-                            r"\bsynopsis\b|\bstory\b|\bsummary\b|あらすじ|どんな(?:話|内容|作品|漫画|ストーリー)|内容|ストーリー", re.I)),
-    ("genres", re.compile(r"\bgenres?\b|\bwhat kind of (?:manga|story|series)\b|ジャンル", re.I)),
+                          r"over yet|status)\b|\b(?:is|was) (?:it|that|this)(?: one)? (?:done|over)\b|完結|連載中|"
+                          r"終わ(?:った|って|り)|終了|最終巻", re.I)),
+    ("stock", re.compile(r"\bin stock\b|\bstock\b|\bavailable\b|\bsold out\b|\bcopies\b|在庫|売り切れ|品切れ|入荷|(?:すぐ|今)(?:に)?買え", re.I)),
+    ("synopsis", re.compile(r"\bwhat(?:'s| is) (?:it|this|that)(?: one)? about\b|\bplot\b|\bpremise\b|\bgist\b|"
+                            r"\bsynopsis\b|\bstory\b|\bsummar(?:y|ise|ize)\b|\bwhat happens\b|"
+                            r"あらすじ|どんな(?:話|内容|作品|漫画|ストーリー)|内容|ストーリー", re.I)),
+    ("genres", re.compile(r"\bgenres?\b|\bcategor(?:y|ies)\b|\bwhat (?:kind|sort|type) of (?:manga|story|series|book)\b|ジャンル|何系|どんな系|系統|カテゴリ",
+                          re.I)),
 )
 
-_CAN_CANCEL = re.compile(r"\b(?:can|could|may) (?:i|we|you) (?:still )?cancel\b|\bis it (?:still )?(?:possible to )?cancel|"
-                         r"\bcancell?able\b|キャンセル(?:は)?(?:でき|可能|出来)", re.I)
-_CAN_RETURN = re.compile(r"\b(?:can|could|may) (?:i|we|you) (?:still )?(?:return|send (?:it|them) back)\b|\breturnable\b|"
-                         r"返品(?:は)?(?:でき|可能|出来)", re.I)
-_ARRIVAL = re.compile(r"\bwhen (?:will|does|do|is|should|can)\b.*\b(?:arrive|come|get here|be delivered|deliver|be here)\b|"
-                      r"\barriv\w*|\bdelivery date\b|\beta\b|\bwhen will i get\b|\bhas it (?:shipped|been sent)\b|"
+_CAN_CANCEL = re.compile(r"\b(?:can|could|may) (?:i|we|you) (?:still )?(?:cancel|call (?:it|that|this(?: one)?) off)\b|\bis it (?:still )?(?:possible to )?cancel|"
+                         r"\bcan (?:it|that|this|the order)(?: one)? (?:still )?be cancell?ed\b|\bcancell?able\b|キャンセル(?:は|って|が)?(?:でき|可能|出来)", re.I)
+_CAN_RETURN = re.compile(r"\b(?:can|could|may) (?:i|we|you) (?:still )?(?:return|send (?:it|them) back)\b|"
+                         r"\bcan (?:it|that|this|the order)(?: one)? (?:still )?be returned\b|\breturnable\b|"
+                         r"返品(?:は|って)?(?:でき|可能|出来)|返せ(?:ます|る)", re.I)
+_ARRIVAL = re.compile(r"\b(?:when|how soon) (?:will|does|do|is|should|can)\b.*\b(?:arrive|come|get here|be delivered|deliver|be here)\b|"
+                      r"\barriv\w*|\blanding\b|\bdelivery date\b|\beta\b|\bwhen will i get\b|\bhas it (?:shipped|been sent)\b|"
                       r"\b(?:is|was) it (?:shipped|sent)\b|\bshipped yet\b|"
                       r"いつ届|届く|届きます|到着|お届け|配達|着く|着きます|発送(?:され|済|し)", re.I)
 _TRACKING = re.compile(r"\btrack(?:ing)?(?: number)?\b|\bwhere is (?:it|my parcel|the parcel|my package)\b|追跡番号|追跡|配送状況|荷物",
                        re.I)
 
-_NEWEST = re.compile(r"\b(?:most recent|latest|newest|last (?:order|one i (?:placed|made)))\b|一番新しい|いちばん新しい|最新|最近の|直近", re.I)
+_NEWEST = re.compile(r"\b(?:most recent|latest|newest|last (?:order|one i (?:placed|made)))\b|一番新しい|いちばん新しい|最新|最近の|直近|"
+                     r"最後に(?:頼んだ|注文した|買った)", re.I)
 _OLDEST = re.compile(r"\b(?:oldest|earliest)\b|一番古い|いちばん古い|最初の注文", re.I)
 _DEICTIC = re.compile(r"\b(?:its|this (?:one|manga|series|title|book|work)|the (?:manga|series|title|book))\b|"
                       r"^\s*(?:tell me more|more (?:info|information|details)|(?:more )?details)\b|もっと詳しく|詳しく|もっと教えて|"
@@ -76,7 +84,8 @@ _EN_FILLER = re.compile(
     r"please|tell|me|more|about|much|many|of|for|to|in|on|by|and|or|so|still|yet|any|there|get|know|want|like|"
     r"details|info|information|say|said|then|now|ok|okay|well|also|again|exactly|out|up|here|series|manga|title|"
     r"book|books|work|order|orders|package|parcel|placed|made|yes|no|just|number|written|drawn|whats|what's|it's|"
-    r"there's|isn't|possible|volume|volumes|vols|price|cost|costs|name|called|english|japanese|original)\b", re.I)
+    r"there's|isn't|possible|volume|volumes|vols|price|cost|costs|name|called|english|japanese|original|already|right|"
+    r"top|two|three|four|five|actually|really|currently|at all|though)\b", re.I)
 _JA_FILLER = re.compile(
     r"出ていますか|出てますか|出ている|出てる|していますか|してますか|している|してる|ありますか|あります|ですか|ますか|"
     r"でしょうか|できますか|できる|出来ますか|可能ですか|ください|下さい|教えて|知りたい|ですか|ますか|なんですか|"
@@ -174,7 +183,7 @@ def subject_of(text: str) -> str:
     for rx in (_CAN_CANCEL, _CAN_RETURN, _TRACKING, _ARRIVAL, _NEWEST, _OLDEST, _DEICTIC, _MORE):
         t = rx.sub(" ", t)
     t = re.sub(r"\b(?:cancel|return|refund|send|back|first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last|"
-               r"next|previous|other|recent)\b|キャンセル|返品|返金|[1-5１-５一二三四五](?:つ目|番目|個目)|最初|最後",
+               r"next|previous|other|recent|call|off)\b|キャンセル|返品|返金|[1-5１-５一二三四五](?:つ目|番目|個目)|最初|最後",
                " ", t, flags=re.I)
     t = _VOLUME.sub(" ", t)
     t = _EN_FILLER.sub(" ", t)

@@ -141,7 +141,8 @@ class OrderPolicy:
     The order is the one named, else the follow-up's referent, else the focused one. A question about it
     ("can I cancel it?", "when will it arrive?") reads the order (get_order, whose artifact says what the store's
     rules allow); "the most recent one" answering "which order?" carries the asked action.
-    Without an order id, lists the customer's orders; reflect then retries with ``act:<action>:<id>``
+    Without an order id, lists the customer's orders (those containing a title the request names, when it names
+    one: "the Death Note order"; one such order becomes the focused one); reflect then retries with ``act:<action>:<id>``
     when exactly one order is eligible, or the answer asks which order.
     """
 
@@ -153,14 +154,16 @@ class OrderPolicy:
         request = state.get("request", "")
         focus = state.get("focus") or {}
         ref = focus.get("referent") if isinstance(focus.get("referent"), dict) else {}
+        if ref.get("kind") == "orders_with_title" and not find_order_id(request):
+            return _msg(_call("list_my_orders", title=request[:500]))  # "the Death Note order"
         oid = find_order_id(request) or ref.get("order_id") or focus.get("order_id")
         asked = order_question(request)
         action = order_action(request)
         question = focus.get("question") if isinstance(focus.get("question"), dict) else {}
         if action == "status" and not asked and ref.get("order_id") and question.get("kind") == "which_order":
             action = question.get("action", "status")  # "the most recent one" answers "which order?"
-        if oid is None:
-            return _msg(_call("list_my_orders"))
+        if oid is None:  # the orders; those holding a title the request names ("the Death Note order"), if any
+            return _msg(_call("list_my_orders", title=request[:500]))
         if asked in ("can_cancel", "can_return", "arrival", "tracking"):
             return _msg(_call("get_order", order_id=oid))  # a question about the order, not a request
         if action == "cancel":

@@ -7,9 +7,12 @@ import re
 ORDER_ID = re.compile(r"\b([A-Za-z]{2})[-\s]?(\d{4,10})\b")
 
 _ORDINALS_EN = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3,
-                "fifth": 4, "5th": 4, "last": -1}
-_ORDINAL_EN = re.compile(r"\b(first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last)\b(?:\s+(?:one|title|manga|pick|result))?", re.I)
-_ORDINAL_JA = re.compile(r"(?:([1-5１-５一二三四五])(?:つ目|番目|個目)|(最初|最後)の)")
+                "fifth": 4, "5th": 4, "last": -1, "top": 0}
+_ORDINAL_EN = re.compile(r"\b(first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last|top(?=\s+(?:one|title|manga|pick|result)))\b"
+                         r"(?:\s+(?:one|title|manga|pick|result))?", re.I)
+_NUMBERED_EN = re.compile(r"(?:\bnumber|\bno\.|#)\s*([1-5]|one|two|three|four|five)\b", re.I)
+_NUMBER_WORDS = {"1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "one": 0, "two": 1, "three": 2, "four": 3, "five": 4}
+_ORDINAL_JA = re.compile(r"(?:([1-5１-５一二三四五])(?:つ目|番目|個目|番(?=の|を|は|$))|(最初|最後)の)")
 _JA_NUM = {"1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "１": 0, "２": 1, "３": 2, "４": 3, "５": 4,
            "一": 0, "二": 1, "三": 2, "四": 3, "五": 4}
 _BACKREF = re.compile(r"\b(that one|this one|that|it|them|those)\b|それ|あれ|その", re.I)
@@ -44,10 +47,14 @@ def clean_search_query(text: str) -> str:
 
 
 def referenced_index(text: str) -> int | None:
-    """Position (0-based; -1 = last) of an item the customer points back to ("the second one", "2つ目"), else None."""
+    """Position (0-based; -1 = last) of an item the customer points back to ("the second one", "the top one",
+    "number two", "#2", "2つ目"), else None."""
     m = _ORDINAL_EN.search(text)
     if m:
         return _ORDINALS_EN[m.group(1).lower()]
+    m = _NUMBERED_EN.search(text)  # "number two", "#2"
+    if m:
+        return _NUMBER_WORDS[m.group(1).lower()]
     m = _ORDINAL_JA.search(text)
     if m:
         if m.group(1):
@@ -67,7 +74,7 @@ def find_order_id(text: str) -> str | None:
     return f"{m.group(1).upper()}-{m.group(2)}" if m else None
 
 
-_CANCEL = re.compile(r"\bcancel|キャンセル|取り消|取消", re.I)
+_CANCEL = re.compile(r"\bcancel|\bcall (?:it|that|this(?: one)?|the order) off\b|キャンセル|取り消|取消", re.I)
 _RETURN = re.compile(r"\breturn|\brefund|send (?:it|them) back|返品|返金|返したい", re.I)
 
 
@@ -80,7 +87,8 @@ def order_action(text: str) -> str:
     return "status"
 
 
-_LIKE_EN = re.compile(r"(?:similar to|something like|stuff like|like|liked|loved|enjoyed|fan of|into)\s+"
+_LIKE_EN = re.compile(r"(?:similar to|something like|stuff like|in the vein of|along the lines of|like|liked|loved|enjoyed|"
+                      r"fan of|into)\s+"
                       r"(.+?)(?=\s*(?:,|\.|!|\?| but | so | what | any | can | could | please|$))", re.I)
 _LIKE_JA = re.compile(r"[「『]?([^「」『』、。,]+?)[」』]?(?:みたいな|のような|に似た|っぽい|が好き|が面白かった|を読んだ|にハマった)")
 
