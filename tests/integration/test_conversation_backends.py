@@ -27,7 +27,7 @@ async def _conversation(settings: Settings) -> list[dict]:
         a = await Assistant.open(settings, stack)
         oid = await _processing_order(a, "u_ben")
         outs, thread = [], None
-        for text in ("Do you have Berserk?", "what about the second one?", "How much does shipping cost?",
+        for text in ("anything by Naoki Urasawa?", "what about the second one?", "How much does shipping cost?",
                      f"please cancel order {oid}", "yes", "ベルセルクはありますか？",
                      "I liked Berserk and Vagabond, what should I read next?"):
             out = await a.turn(text, thread_id=thread, user_id="u_ben")
@@ -53,7 +53,7 @@ async def test_thread_resumes_after_restart(tmp_path, request, backend):
     settings = _settings(tmp_path, backend, pg)
     async with AsyncExitStack() as stack:
         first = await Assistant.open(settings, stack)
-        out = await first.turn("Do you have Vinland Saga?", user_id="u_chloe")
+        out = await first.turn("Do you have manga by Makoto Yukimura?", user_id="u_chloe")
         oid = await _processing_order(first, "u_chloe")
         waiting = await first.turn(f"cancel {oid}", thread_id=out["thread_id"], user_id="u_chloe")
         assert waiting["interrupt"]["order_id"] == oid

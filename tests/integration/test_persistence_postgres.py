@@ -37,7 +37,8 @@ async def test_lz4_and_resume_after_restart_with_one_checkpoint_per_turn(pg_sett
                                                " FROM pg_attribute WHERE attname IN ('checkpoint', 'metadata', 'blob')"
                                                " AND attrelid::regclass::text LIKE 'checkpoint%%'")
         assert {(r["t"], r["attname"]) for r in rows if r["attcompression"] == "l"} == set(LZ4_COLUMNS)
-        first = await a.turn("Do you have Berserk?", user_id="u_ben", durability="exit")
+        # an author's works: a list of several, so "the second one" has a referent
+        first = await a.turn("Do you have manga by Makoto Yukimura?", user_id="u_ben", durability="exit")
         thread = first["thread_id"]
         assert len(first["items"]) >= 2
         n = await _rows(a.persistence.pool, "SELECT count(*) AS n FROM checkpoints WHERE thread_id = %s", thread)
@@ -68,7 +69,7 @@ async def test_interrupt_survives_a_restart_with_exit_durability(pg_settings):
 async def test_replay_and_fork_on_postgres(pg_settings):
     async with AsyncExitStack() as stack:
         a = await Assistant.open(pg_settings, stack)
-        t1 = await a.turn("Do you have Berserk?", user_id="u_ben", durability="exit")
+        t1 = await a.turn("what do you have by Hiromu Arakawa?", user_id="u_ben", durability="exit")
         thread, cfg = t1["thread_id"], a.config(t1["thread_id"], "u_ben")
         t2 = await a.turn("What is your return policy?", thread_id=thread, user_id="u_ben",
                           durability="async")  # per-step checkpoints
