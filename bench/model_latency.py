@@ -106,8 +106,8 @@ class SimulatedChat(BaseChatModel):
             return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"tu_{uuid.uuid4().hex[:10]}", "type": "tool_call"}])
 
         local = self.local
-        if system == ROUTER_SYSTEM:
-            d = await local.router.aroute(data["message"], data.get("history") or [])
+        if system.startswith(ROUTER_SYSTEM):  # the roles' systems end with prompts.CONTEXT_NOTE
+            d = await local.router.aroute(data["message"], data.get("history") or [], data.get("focus") or {})
             return call("RouterDecision", d.model_dump())
         if system == CRITIC_SYSTEM:
             c = await local.critic.acritique(data["answer"], data["evidence"], data["locale"])
@@ -115,8 +115,9 @@ class SimulatedChat(BaseChatModel):
         if system == REVIEW_SYSTEM:
             c = await local.critic.areview_evidence(data["agent"], data["intent"], data["request"], data["evidence"])
             return call("Critique", c.model_dump())
-        if system == PLANNER_SYSTEM:
-            p = await local.planner.aplan(data["message"], RouterDecision(intents=data["intents"] or ["search"], complex=True))
+        if system.startswith(PLANNER_SYSTEM):
+            p = await local.planner.aplan(data["message"], RouterDecision(intents=data["intents"] or ["search"], complex=True),
+                                          data.get("history") or [], data.get("focus") or {})
             return call("Plan", p.model_dump())
         agent = next((a for a, s in AGENT_SYSTEM.items() if system.startswith(s)), None)
         if agent is not None:

@@ -6,7 +6,7 @@ tools/backends/models/ (local and bedrock profiles). Nodes never know which impl
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Literal, Protocol, Sequence
+from typing import Any, AsyncIterator, Literal, Mapping, Protocol, Sequence
 
 from pydantic import BaseModel, Field
 
@@ -141,7 +141,8 @@ class Plan(BaseModel):
 
 
 class WriteTask(BaseModel):
-    """What the writer needs: which agent answers, the request, the locale and the evidence (tool artifacts)."""
+    """What the writer needs: which agent answers, the request, the locale, the evidence (tool artifacts) and the
+    thread's context (last messages, dialogue state) so a follow-up's answer reads as one."""
 
     agent: str
     intent: str
@@ -149,10 +150,16 @@ class WriteTask(BaseModel):
     locale: Literal["en", "ja"]
     evidence: list[dict] = Field(default_factory=list)
     instructions: str = ""
+    history: list[str] = Field(default_factory=list, description="The thread's last messages (≤ 4), oldest first.")
+    focus: dict = Field(default_factory=dict, description="What the thread is about (nodes/prompts.focus_view).")
 
 
 class Router(Protocol):
-    async def aroute(self, text: str, history: Sequence[str] = ()) -> RouterDecision: ...
+    """``aroute``: the labels of a message given the thread's last messages and its dialogue state (``focus``,
+    core/state.py); a role may use either or neither (the local router classifies the message alone)."""
+
+    async def aroute(self, text: str, history: Sequence[str] = (), focus: Mapping[str, Any] | None = None
+                     ) -> RouterDecision: ...
     def route_many(self, texts: Sequence[str]) -> list[RouterDecision]: ...
 
 
@@ -166,4 +173,7 @@ class Critic(Protocol):
 
 
 class Planner(Protocol):
-    async def aplan(self, text: str, decision: RouterDecision) -> Plan: ...
+    """``aplan``: a Plan for a complex message, given the thread's last messages and dialogue state."""
+
+    async def aplan(self, text: str, decision: RouterDecision, history: Sequence[str] = (),
+                    focus: Mapping[str, Any] | None = None) -> Plan: ...

@@ -133,7 +133,8 @@ def make_plan(deps: Deps, specialists: Mapping[str, Any]):
         decision = RouterDecision(intents=state.get("intents") or ["search"], scores=state.get("scores") or {}, complex=True)
         calls: list[dict] = []
         with call_scope(budget) as scope:
-            the_plan = await planner.aplan(text, decision)
+            the_plan = await planner.aplan(text, decision, [str(m.content) for m in (state.get("messages") or [])[-5:-1]],
+                                           state.get("focus") or {})
         calls += scope.meter.calls
         base = {"message": text, "locale": locale, "history": [str(m.content) for m in (state.get("messages") or [])[-5:-1]],
                 "max_reflections": ctx.max_reflections}

@@ -26,10 +26,15 @@ or if the answer is not in the customer's language. List problems and short retr
 PLANNER_SYSTEM = """Split a complex customer request for a manga store into steps. Each step names an agent
 (search, recommend, order, conversation), a self-contained sub-request, and the ids of steps it depends on."""
 
+CONTEXT_NOTE = """
+"history" holds the conversation's last messages and "focus" what it is about (the title or order in focus, the
+last list shown, an open question): a message naming nothing itself ("who is the author?", "can I cancel it?",
+"何巻まで") is about the focus."""
+
 
 def writer_messages(task: WriteTask) -> list[BaseMessage]:
     """[system, human(WriteTask as JSON)]: the writer's input in both profiles."""
-    return [SystemMessage(WRITER_SYSTEM), HumanMessage(task.model_dump_json())]
+    return [SystemMessage(WRITER_SYSTEM + CONTEXT_NOTE), HumanMessage(task.model_dump_json())]
 
 
 REVIEW_SYSTEM = """You check whether a manga-store agent's tool results answer the customer's request.
@@ -59,9 +64,27 @@ def _data(obj: object) -> str:
     return json.dumps(obj, ensure_ascii=False, default=str)
 
 
-def router_messages(text: str, history: list[str] | tuple[str, ...] = ()) -> list[BaseMessage]:
-    """[system, human(JSON {message, history})] for the router role."""
-    return [SystemMessage(ROUTER_SYSTEM), HumanMessage(_data({"message": text, "history": list(history)[-4:]}))]
+_FOCUS_KEYS = ("kind", "item", "items", "items_intent", "order_id", "order", "orders", "last_list", "question", "seed",
+               "referent", "last_intent")
+
+
+def focus_view(focus: object) -> dict:
+    """The dialogue state a model role sees: the focused item/order, the last lists (≤ 5 ids each), the open
+    question, the recommendation seed, this step's referent and the last turn's intent (core/state.py's ``focus``
+    keys); {} for no focus. Bounded, so a prompt never grows with the thread."""
+    if not isinstance(focus, dict):
+        return {}
+    out = {k: focus[k] for k in _FOCUS_KEYS if focus.get(k) not in (None, [], {})}
+    for k in ("items", "orders"):
+        if k in out:
+            out[k] = list(out[k])[:5]
+    return out
+
+
+def router_messages(text: str, history: list[str] | tuple[str, ...] = (), focus: object = None) -> list[BaseMessage]:
+    """[system, human(JSON {message, history (last 4 messages), focus (focus_view)})] for the router role."""
+    return [SystemMessage(ROUTER_SYSTEM + CONTEXT_NOTE),
+            HumanMessage(_data({"message": text, "history": list(history)[-4:], "focus": focus_view(focus)}))]
 
 
 def critic_messages(answer: str, evidence: list[dict], locale: str) -> list[BaseMessage]:
@@ -75,9 +98,12 @@ def review_messages(agent: str, intent: str, request: str, evidence: list[dict])
             HumanMessage(_data({"agent": agent, "intent": intent, "request": request, "evidence": evidence}))]
 
 
-def planner_messages(text: str, intents: list[str]) -> list[BaseMessage]:
-    """[system, human(JSON {message, intents})] for the planner role."""
-    return [SystemMessage(PLANNER_SYSTEM), HumanMessage(_data({"message": text, "intents": intents}))]
+def planner_messages(text: str, intents: list[str], history: list[str] | tuple[str, ...] = (),
+                     focus: object = None) -> list[BaseMessage]:
+    """[system, human(JSON {message, intents, history (last 4), focus (focus_view)})] for the planner role."""
+    return [SystemMessage(PLANNER_SYSTEM + CONTEXT_NOTE),
+            HumanMessage(_data({"message": text, "intents": intents, "history": list(history)[-4:],
+                                "focus": focus_view(focus)}))]
 
 
 def agent_messages(agent: str, state: dict) -> list[BaseMessage]:
@@ -85,10 +111,10 @@ def agent_messages(agent: str, state: dict) -> list[BaseMessage]:
     tool-calling AIMessages and their ToolMessages (tool results, i.e. data) of this specialist run."""
     data = {"intent": state.get("intent", ""), "request": state.get("request", ""),
             "message": state.get("message", ""), "locale": state.get("locale", "en"),
-            "history": list(state.get("history") or [])[-4:], "focus": state.get("focus") or {},
+            "history": list(state.get("history") or [])[-4:], "focus": focus_view(state.get("focus")),
             "max_results": int(state.get("search_k") or 5)}
     critique = state.get("critique") or {}
     if state.get("reflections") and not critique.get("ok", True):
         data["retry_instructions"] = critique.get("retry_instructions", "")
-    system = AGENT_SYSTEM.get(agent, AGENT_SYSTEM["conversation"]) + "\n" + AGENT_RULES
+    system = AGENT_SYSTEM.get(agent, AGENT_SYSTEM["conversation"]) + "\n" + AGENT_RULES + CONTEXT_NOTE
     return [SystemMessage(system), HumanMessage(_data(data)), *list(state.get("scratch") or [])]

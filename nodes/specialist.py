@@ -18,7 +18,7 @@ from core.context import Context
 from core.deps import Deps
 from core.errors import OrderError
 from core.ports import WriteTask
-from nodes.prompts import writer_messages
+from nodes.prompts import focus_view, writer_messages
 from tools.orders import tool_error_message
 
 
@@ -197,7 +197,8 @@ def make_respond(deps: Deps, agent: str):
         critique = state.get("critique") or {}
         task = WriteTask(agent=agent, intent=state.get("intent", ""), request=state.get("request", ""),
                          locale=state.get("locale", "en"), evidence=evidence,
-                         instructions=critique.get("retry_instructions", "") if critique.get("ok", True) else "")
+                         instructions=critique.get("retry_instructions", "") if critique.get("ok", True) else "",
+                         history=[str(h) for h in (state.get("history") or [])][-4:], focus=focus_view(state.get("focus")))
         budget = branch_budget(state, runtime.context)
         writer_ms = expected_ms(writer)
         key = answer_cache_key(agent, state, runtime.context, evidence) if writer_ms > 0 else None

@@ -96,7 +96,7 @@ def make_classify(deps: Deps):
         locale = ctx.locale or detect_locale(text)
         history = [str(m.content) for m in messages[-7:-1]]
         with call_scope(budget) as scope:
-            decision = await router.aroute(text, history)
+            decision = await router.aroute(text, history, state.get("focus") or {})
         focus = state.get("focus") or {}
         intents = resolve_intents(decision, text, state.get("active_agent"), focus.get("items_intent"))
         linked = await asyncio.to_thread(deps.linker.link, text) if deps.linker is not None else None

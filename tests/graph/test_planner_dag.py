@@ -63,7 +63,7 @@ class ScriptedPlanner:
         self.plans, self.asked = list(plans), []
         self.expected_ms = 0.0
 
-    async def aplan(self, text, decision):
+    async def aplan(self, text, decision, history=(), focus=None):
         self.asked.append(text)
         return self.plans.pop(0)
 

@@ -55,7 +55,7 @@ class LocalStub:
     def __init__(self):
         self.asked = 0
 
-    async def aroute(self, text, history=()):
+    async def aroute(self, text, history=(), focus=None):
         self.asked += 1
         return RouterDecision(intents=["faq"], scores={"faq": 1.0})
 
@@ -277,3 +277,53 @@ def test_cli_exits_2_without_credentials(monkeypatch, tmp_path):
 def test_provider_model_names():
     assert is_provider_model("openai:gpt-4o-mini") and is_provider_model("ollama:llama3")
     assert not is_provider_model(HAIKU) and not is_provider_model("arn:aws:bedrock:us-east-1::foundation-model/x")
+
+
+async def test_every_role_sends_the_recent_turns_and_the_focus_on_the_wire():
+    """Router, planner, think and writer requests (the Converse parameters botocore builds) carry the thread's last
+    messages and its dialogue state, bounded: 4 messages, 5 ids a list, no internal keys."""
+    import json
+
+    from langchain_core.tools import StructuredTool
+
+    from core.ports import WriteTask
+    from nodes.prompts import writer_messages
+    from tools.search import SearchInput
+
+    a = client("us-east-1")
+    sent: list[dict] = []
+    a.meta.events.register("before-parameter-build.bedrock-runtime.Converse", lambda params, **_: sent.append(params))
+    models = build_bedrock_models(Settings(model_streaming=False, aws_fallback_region=None), fallback=_Local(),
+                                  clients={"us-east-1": a})
+    history = ["hi", "Hello!", "do you have Vagabond?", "Here is what I found: 1. Vagabond", "thanks"]
+    focus = {"kind": "item", "item": {"mal_id": 656, "title": "Vagabond", "turn": 2, "source": "search"},
+             "items": [656, 355, 1, 2, 3, 4, 5], "last_list": {"kind": "items", "turn": 2, "intent": "search"},
+             "shown": list(range(30)), "last_intent": "search"}
+    search = StructuredTool.from_function(lambda query, k=5: "", name="search_catalog", description="Search.",
+                                          args_schema=SearchInput)
+    with Stubber(a) as st:
+        st.add_response("converse", tool_use("RouterDecision", {"intents": ["search"], "scores": {"search": 0.9}}))
+        st.add_response("converse", tool_use("Plan", {"steps": [
+            {"id": "s1", "agent": "search", "request": "who is the author of Vagabond?", "depends_on": []}]}))
+        st.add_response("converse", tool_use("search_catalog", {"query": "Vagabond", "k": 1}))
+        st.add_response("converse", text_reply("Vagabond is by Takehiko Inoue."))
+        with call_scope(TurnBudget.start(10_000)):
+            await models.router.aroute("who is the author?", history, focus)
+            await models.planner.aplan("who is the author?", RouterDecision(intents=["search"], complex=True),
+                                       history, focus)
+            await models.agents["search"].athink({"request": "who is the author?", "intent": "search",
+                                                  "history": history, "focus": focus}, [search], None)
+            await models.writer.ainvoke(writer_messages(WriteTask(
+                agent="search", intent="search", request="who is the author?", locale="en",
+                history=history[-4:], focus={"item": focus["item"]})))
+        st.assert_no_pending_responses()
+    assert len(sent) == 4
+    for params in sent:
+        system = " ".join(s.get("text", "") for s in params["system"])
+        payload = json.loads(params["messages"][0]["content"][0]["text"])
+        assert '"focus" what it is about' in system
+        assert payload["history"] == history[-4:], payload
+        assert payload["focus"]["item"]["title"] == "Vagabond"
+    for params in sent[:3]:  # router, planner, think: the bounded view of the state
+        focus_sent = json.loads(params["messages"][0]["content"][0]["text"])["focus"]
+        assert focus_sent["items"] == [656, 355, 1, 2, 3] and "shown" not in focus_sent

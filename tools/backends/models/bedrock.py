@@ -180,8 +180,9 @@ class ChainRouter:
         self.chain, self.local = chain, local
         self.expected_ms = chain.expected_ms()
 
-    async def aroute(self, text: str, history: Sequence[str] = ()) -> RouterDecision:
-        return await self.chain.acall({"text": text, "history": list(history)})
+    async def aroute(self, text: str, history: Sequence[str] = (), focus: Mapping[str, Any] | None = None
+                     ) -> RouterDecision:
+        return await self.chain.acall({"text": text, "history": list(history), "focus": dict(focus or {})})
 
     def route_many(self, texts: Sequence[str]) -> list[RouterDecision]:
         return self.local.route_many(texts)
@@ -223,8 +224,10 @@ class ChainPlanner:
         self.chain = chain
         self.expected_ms = chain.expected_ms()
 
-    async def aplan(self, text: str, decision: RouterDecision) -> Plan:
-        return await self.chain.acall({"text": text, "decision": decision})
+    async def aplan(self, text: str, decision: RouterDecision, history: Sequence[str] = (),
+                    focus: Mapping[str, Any] | None = None) -> Plan:
+        return await self.chain.acall({"text": text, "decision": decision, "history": list(history),
+                                       "focus": dict(focus or {})})
 
 
 def clean_tool_calls(msg: AIMessage, tools: Sequence[BaseTool], max_k: int | None = None) -> AIMessage:
@@ -429,7 +432,7 @@ def build_bedrock_models(settings: Settings, fallback: Models, *, clients: Mappi
 
     router = ChainRouter(f.structured(
         "router", settings.router_model, False, RouterDecision,
-        lambda p: router_messages(p["text"], p["history"]),
+        lambda p: router_messages(p["text"], p["history"], p.get("focus")),
         lambda p: local.router.aroute(p["text"], p["history"]), post=_nonempty_intents), local.router)
     critic = ChainCritic(
         f.structured("critic", settings.critic_model, False, Critique,
@@ -440,7 +443,7 @@ def build_bedrock_models(settings: Settings, fallback: Models, *, clients: Mappi
                      lambda p: local.critic.areview_evidence(p["agent"], p["intent"], p["request"], p["evidence"])))
     planner = ChainPlanner(f.structured(
         "planner", settings.planner_model, True, Plan,
-        lambda p: planner_messages(p["text"], list(p["decision"].intents)),
+        lambda p: planner_messages(p["text"], list(p["decision"].intents), p.get("history", ()), p.get("focus")),
         lambda p: local.planner.aplan(p["text"], p["decision"]), post=validate_plan))
 
     writer_tiers = [Tier(label, m, None, model_key(m, settings.model_expected_ms), breaker=f.breaker(label),  # type: ignore[arg-type]

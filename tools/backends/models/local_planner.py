@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any, Mapping, Sequence
 
 from core.ports import Plan, PlanStep, RouterDecision
 from tools.backends.models.text_rules import split_clauses
@@ -19,7 +20,10 @@ class LocalPlanner:
     def __init__(self, route):
         self._route = route
 
-    async def aplan(self, text: str, decision: RouterDecision) -> Plan:
+    async def aplan(self, text: str, decision: RouterDecision, history: Sequence[str] = (),
+                    focus: Mapping[str, Any] | None = None) -> Plan:
+        """Steps from the clauses of ``text`` (``history``/``focus`` unused: a step's back-reference is resolved
+        by its dependency)."""
         steps: list[PlanStep] = []
         for i, clause in enumerate(split_clauses(text) or [text]):
             intent = (await self._route(clause)).intents[0]

@@ -43,7 +43,7 @@ import re
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -703,13 +703,13 @@ class LocalRouter:
         """Route one message (ValueError when empty)."""
         return self.route_many([text])[0]
 
-    async def aroute(self, text: str, history: Sequence[str] = ()) -> RouterDecision:
+    async def aroute(self, text: str, history: Sequence[str] = (), focus: Any = None) -> RouterDecision:
         """Async form of ``route`` for the Router protocol, run in a worker thread (``asyncio.to_thread``).
 
         ``route`` is CPU-bound (~10-30 ms a message: title masking, TF-IDF, the sentence encoder, the
         classifiers; the encoder loads its model from disk on first use), so it never runs on the event loop:
-        other requests keep being served meanwhile. ``history`` is accepted but unused: this model classifies
-        the message alone; the classify node resolves follow-ups from the active agent in state. Raises
+        other requests keep being served meanwhile. ``history`` and ``focus`` are accepted but unused: this model
+        classifies the message alone; the classify node resolves follow-ups against the dialogue state. Raises
         ValueError when ``text`` is empty, as ``route`` does."""
         import asyncio
 
