@@ -40,8 +40,8 @@ __all__ = ["FOCUS_MAX", "Resolution", "focus_after_turn", "focus_write", "resolv
 @dataclass(frozen=True, slots=True)
 class Resolution:
     """A follow-up resolved against the focus: ``intent`` to serve ("search" | "order" | "recommend" | "faq") and
-    ``referent`` ({kind: "item", mal_id, title} | {kind: "order", order_id} | {kind: "orders_with_title"}, or
-    None: the agent works from the message and the thread's focus)."""
+    ``referent`` ({kind: "item", mal_id, title} | {kind: "order", order_id} | {kind: "orders_with_title"} |
+    {kind: "beyond_list", position, count, listed}: an ordinal past the end of the last list, or None: the agent works from the message and the thread's focus)."""
 
     intent: str
     referent: dict | None
@@ -129,7 +129,8 @@ def resolve_followup(text: str, focus: Mapping[str, Any] | None, linked: Any | N
 
     Kind asked: an order question ("can I cancel it?", "いつ届く") → order; a catalog fact ("who is the author?",
     "何巻まで", "在庫は") or a volume ("3巻はありますか") → item; "the most recent one" → order (of the last order list); an ordinal ("the second
-    one") → whatever the last list held; more of the last list ("any others?", "他にもある？") after recommendations →
+    one") → whatever the last list held (past its end: search, referent {kind: "beyond_list", position, count,
+    listed (mal_ids)}, answered by naming what was listed and asking which title); more of the last list ("any others?", "他にもある？") after recommendations →
     recommend, with no referent (the policy keeps the thread's seed and skips what was shown); a bare back-reference ("tell me more about it", "それ") → ``focus.kind``.
 
     A message naming an order and a title while orders are in focus ("the Death Note order") → order, referent
@@ -182,6 +183,9 @@ def resolve_followup(text: str, focus: Mapping[str, Any] | None, linked: Any | N
     if kind == "item":
         if f.ordinal is not None:
             mal_id = _pick(items, f.ordinal)
+            if mal_id is None and items:  # "the second one" after a list of one: ask which, do not guess
+                return Resolution("search", {"kind": "beyond_list", "position": f.ordinal + 1, "count": len(items),
+                                             "listed": [int(i) for i in items]})
         else:
             mal_id = item.get("mal_id") if item else (items[0] if items else None)
         if mal_id is None:

@@ -239,3 +239,64 @@ async def test_a_policy_follow_up_and_a_payment_question_the_router_missed(assis
     assert out["intents"] == ["faq"] and "South Korea" in out["answer"]
     out = await assistant.turn("will LINE Pay work for paying?", user_id="u_ben")
     assert out["intents"] == ["faq"] and "LINE Pay" in out["answer"]
+
+
+async def test_the_roles_receive_the_recent_turns_and_the_focus(deps):
+    """classify hands the router the thread's last messages and focus; the writer's task carries them too."""
+    import dataclasses
+
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.store.memory import InMemoryStore
+
+    from graphs.app import Assistant
+    from graphs.supervisor import build_supervisor
+
+    seen: dict[str, list] = {"router": [], "writer": []}
+
+    class RecordingRouter:
+        def __init__(self, inner):
+            self.inner, self.local = inner, inner
+
+        async def aroute(self, text, history=(), focus=None):
+            seen["router"].append((list(history), dict(focus or {})))
+            return await self.inner.aroute(text, history, focus)
+
+        def route_many(self, texts):
+            return self.inner.route_many(texts)
+
+    class RecordingWriter:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        async def ainvoke(self, messages, *args, **kwargs):
+            import json
+
+            seen["writer"].append(json.loads(messages[-1].content))
+            return await self.inner.ainvoke(messages, *args, **kwargs)
+
+    models = dataclasses.replace(deps.models, router=RecordingRouter(deps.models.router),
+                                 writer=RecordingWriter(deps.models.writer))
+    d = dataclasses.replace(deps, models=models)
+    assistant = Assistant(build_supervisor(d).compile(checkpointer=InMemorySaver(), store=InMemoryStore()), d, None)
+    await assistant.turn("do you have Vagabond?", thread_id="ctx-1", user_id="u_ben")
+    await assistant.turn("who is the author?", thread_id="ctx-1", user_id="u_ben")
+    history, focus = seen["router"][-1]
+    assert history[0] == "do you have Vagabond?" and focus["item"]["mal_id"] == 656
+    task = seen["writer"][-1]
+    assert task["history"][0] == "do you have Vagabond?" and task["focus"]["item"]["mal_id"] == 656
+
+
+async def test_an_ordinal_past_the_end_of_the_list_asks_which_title(assistant):
+    out, _ = await _turn(assistant, "Do you have Berserk?", "fu-past-1")
+    assert [i["mal_id"] for i in out["items"]] == [2]
+    out, focus = await _turn(assistant, "what about the second one?", "fu-past-1")
+    assert out["agents"] == ["search"] and [i["mal_id"] for i in out["items"]] == [2]
+    assert "only 1 title" in out["answer"] and "Berserk" in out["answer"]
+    assert focus["items"] == [2]  # the list shown stays in focus
+
+    out, _ = await _turn(assistant, "ベルセルクはありますか", "fu-past-2")
+    out, _ = await _turn(assistant, "3つ目は？", "fu-past-2")
+    assert out["agents"] == ["search"] and "1件" in out["answer"] and "ベルセルク" in out["answer"]

@@ -68,13 +68,20 @@ class SearchPolicy:
     work ("who wrote Monster?"; retry ``details:<mal_id>`` then reads that title's details for a synopsis or
     genres question), else a catalog search on the cleaned request.
 
-    A back-reference to the plan step's referent ("add volume 1 of it") searches that title and volume, or
+    An ordinal past the end of the last list (referent kind ``beyond_list``) reads the one title listed (no tool
+    for a longer list): the writer names it and asks which title is meant. A back-reference to the plan step's referent ("add volume 1 of it") searches that title and volume, or
     gets its details when no volume is named. Retry instruction ``broaden`` (from reflect when nothing was
     found) searches the raw request instead of the cleaned query, then only its first words.
     """
 
     async def athink(self, state: dict, tools: Sequence[BaseTool], context: Any) -> AIMessage:
         k = getattr(context, "search_k", 5)
+        referred = (state.get("focus") or {}).get("referent")
+        if isinstance(referred, dict) and referred.get("kind") == "beyond_list":  # "the second one" after one title
+            listed = referred.get("listed") or []
+            if len(listed) == 1 and not _retry(state):  # its record, so the writer can name it; then asks which
+                return _msg(_call("get_title_details", mal_id=int(listed[0])))
+            return AIMessage(content="")
         if _retry(state).startswith("details:"):  # a synopsis/genres question found its title: read the details
             return _msg(_call("get_title_details", mal_id=int(_retry(state).split(":", 1)[1])))
         ref = _referenced_item(state)

@@ -323,12 +323,29 @@ def _out_of_scope(ja: bool) -> str:
             else f"Sorry, that's outside what I can help with here. I'm the manga store's assistant: I can {CAPABILITIES_EN}.")
 
 
+def _beyond_list(ref: dict, evidence: list[dict], ja: bool) -> str:
+    """The answer to an ordinal past the end of the last list ("the second one" after one title): how many were
+    listed, the title when ``evidence`` holds its record, and a question back."""
+    count = int(ref.get("count") or 0)
+    items = [it for ev in evidence for it in ev.get("items") or []]
+    title = _title(items[0], ja) if items and count == 1 else ""
+    if ja:
+        shown = f"（{title}）" if title else ""
+        return f"前回ご案内したのは{count}件{shown}だけです。どの作品のことか、タイトルで教えていただけますか？"
+    shown = f" ({title})" if title else ""
+    noun = "title" if count == 1 else "titles"
+    return f"I listed only {count} {noun}{shown} last time. Which title do you mean? You can tell me its name."
+
+
 def render(task: WriteTask) -> str:
     """Render the answer for ``task`` in ``task.locale`` from ``task.evidence`` (list of tool artifacts)."""
     ja = task.locale == "ja"
     parts: list[str] = []
     fact = direct_fact(task.request)
     asked = order_question(task.request)
+    referred = task.focus.get("referent") if isinstance(task.focus.get("referent"), dict) else {}
+    if referred.get("kind") == "beyond_list":
+        return _beyond_list(referred, task.evidence, ja)
     for ev in task.evidence:
         kind = ev.get("kind") or ("error" if "error" in ev else "")
         items = ev.get("items") or []
