@@ -130,3 +130,7 @@ class PolicyPassage:
     heading: str
     text: str
     score: float
+    not_listed: tuple[str, ...] = ()
+    """Countries the question names that this section's closed list excludes (as written: "Russia")."""
+    listed: tuple[str, ...] = ()
+    """Countries the question names that this section's list includes (as written: "Germany")."""

@@ -18,6 +18,8 @@ from typing import Any, Mapping, Sequence
 
 from tools.backends.models.followups import fact_question
 from tools.backends.models.local_router import has_recommend_cue
+from tools.backends.models.text_rules import find_order_id
+from tools.backends.policies import COUNTRY_GROUPS, mentioned_entities
 
 __all__ = ["STORE_CUE", "catalog_scope", "has_store_cue"]
 
@@ -79,7 +81,8 @@ def catalog_scope(intents: Sequence[str], linked: Mapping[str, Any] | Any, text:
     suggestion cue ("in the vein of X") or ``search`` with a store cue or a catalog fact question ("would you
     happen to have X?", "is Judge finished?"); a lone ``search`` naming a title "in the vein of" / "similar to"
     becomes ``recommend``; a lone ``out_of_scope`` about a store-policy topic (``POLICY_CUE``: payment, shipping,
-    returns, account) becomes ``faq``. Else ``intents`` unchanged. A message with several intents is left alone.
+    returns, account) becomes ``faq``, and so does a lone ``order`` naming a country and no order id ("can I order
+    from Kenya?"). Else ``intents`` unchanged. A message with several intents is left alone.
     """
     intents = list(intents)
     if isinstance(linked, Mapping):
@@ -88,6 +91,8 @@ def catalog_scope(intents: Sequence[str], linked: Mapping[str, Any] | Any, text:
     else:
         has_entity, author = bool(getattr(linked, "has_entity", False)), getattr(linked, "author_request", None)
         named = bool(getattr(linked, "named_titles", None))
+    if intents == ["order"] and not find_order_id(text) and mentioned_entities(text) & COUNTRY_GROUPS:
+        return ["faq"]  # "ナイジェリア在住ですが注文できますか": where we ship is a policy, not one of the orders
     if intents == ["out_of_scope"] and not named and not has_entity and POLICY_CUE.search(text):
         return ["faq"]  # "will LINE Pay work for paying?": the policies answer it, or say they do not cover it
     if intents in (["out_of_scope"], ["chitchat"]) and named:

@@ -56,3 +56,9 @@ def test_a_policy_topic_the_router_calls_out_of_scope_is_a_policy_question():
     assert catalog_scope(["out_of_scope"], NOTHING, "will LINE Pay work for paying?") == ["faq"]
     assert catalog_scope(["out_of_scope"], NOTHING, "コンビニ払いはできますか") == ["faq"]
     assert catalog_scope(["out_of_scope"], NOTHING, "what's the capital of Australia?") == ["out_of_scope"]
+
+
+@pytest.mark.parametrize("text", ["ナイジェリア在住ですが注文できますか", "can I order from Kenya?", "I live in Germany, can I order?"])
+def test_an_order_question_naming_a_country_is_a_policy_question(text):
+    assert catalog_scope(["order"], {"has_entity": False}, text) == ["faq"]
+    assert catalog_scope(["order"], {"has_entity": False}, "where is order MA-12345678? I'm in Germany") == ["order"]

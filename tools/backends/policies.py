@@ -7,7 +7,9 @@ names a payment method, country, carrier or service is answered only with sectio
   "ペイパル"; "Germany", "ドイツ"; "gift wrapping", "ラッピング"). Every group the question mentions must be
   mentioned by a returned section (any form of the group counts as a synonym). So "can I pay with PayPal?"
   gets the section that lists PayPal as not accepted, never the PayPay section, and a group no section
-  mentions ("gift wrapping", "DHL", "North Korea") gets ``[]``: the KB does not cover it.
+  mentions ("gift wrapping", "DHL") gets ``[]``: the KB does not cover it.
+- Countries are the exception: the section listing the countries we ship to is a closed list, so a country
+  it does not name ("Russia", "ナイジェリア") gets that section, marked ``not_listed`` (we cannot ship there).
 - A name the groups do not know is caught by its shape: a capitalised English word that is not the first
   word of a sentence, or a Latin-letter word in a Japanese question, which occurs in no policy section and
   no background text ("Venmo"). Such a question gets ``[]`` too.
@@ -48,7 +50,10 @@ BACKGROUND_DOCS = 500
 # Query expansion: question words that stop-word removal (en) or hiragana removal (ja) would drop but
 # that name a policy aspect (cost, duration, time). Applied to queries only.
 _EXPAND = {
-    "en": ((re.compile(r"\bhow much\b|\bcost\b|\bprice\b"), " cost fee ¥ "), (re.compile(r"\bhow long\b"), " days ")),
+    "en": ((re.compile(r"\bhow much\b|\bcost\b|\bprice\b"), " cost fee ¥ "), (re.compile(r"\bhow long\b"), " days "),
+           # "send something back" is a return; "when is shipping free?" asks for the free-shipping subtotal
+           (re.compile(r"\b(?:send|sending|sent|ship|mail|post|bring|give|take)\s+(?:\w+\s+){0,2}back\b"), " return "),
+           (re.compile(r"\bfree\b(?=.*\bship)|\bship\w*\b(?=.*\bfree\b)"), " shipping free subtotal ")),
     "ja": ((re.compile(r"いくら|値段|料金"), " 料金 円 "), (re.compile(r"何日|いつ届"), " 日数 日 "),
            # "can I return it" asks whether and until when: the return policy's period, not return shipping
            (re.compile(r"返品(?:は|を)?(?:でき|したい|可能)"), " 返品 期間 ")),
@@ -57,7 +62,7 @@ _EXPAND = {
 # Named things customers ask about, grouped by what they denote; forms are regexes matched on NFKC text,
 # case-insensitive with word boundaries for Latin forms, except all-caps forms of up to 3 letters ("US",
 # "UK"), which are case-sensitive so that the pronoun "us" is not the United States.
-ENTITIES: tuple[tuple[str, ...], ...] = (
+_SERVICES: tuple[tuple[str, ...], ...] = (
     # payment methods and card brands
     ("paypal", "ペイパル"), ("paypay", "ペイペイ"),
     ("bitcoin", "ethereum", "crypto(?:currency|currencies)?", "ビットコイン", "暗号資産", "仮想通貨"),
@@ -73,6 +78,8 @@ ENTITIES: tuple[tuple[str, ...], ...] = (
     ("gift[- ]?wrap(?:ping|ped)?", "wrapping", "ラッピング", "ギフト包装", "包装"),
     ("handwritten", "gift messages?", "message cards?", "手書き", "メッセージカード"),
     ("pre-?orders?", "予約"),
+)
+COUNTRIES: tuple[tuple[str, ...], ...] = (
     # countries and regions we ship to
     ("south korea", "korea", "韓国"), ("china",), ("taiwan", "台湾"), ("hong kong", "香港"),
     ("singapore", "シンガポール"), ("thailand", "タイ"), ("malaysia", "マレーシア"), ("philippines", "フィリピン"),
@@ -84,11 +91,27 @@ ENTITIES: tuple[tuple[str, ...], ...] = (
     ("portugal", "ポルトガル"), ("netherlands", "holland", "オランダ"), ("belgium", "ベルギー"),
     ("austria", "オーストリア"), ("switzerland", "スイス"), ("sweden", "スウェーデン"), ("denmark", "デンマーク"),
     ("norway", "ノルウェー"), ("finland", "フィンランド"), ("poland", "ポーランド"), ("brazil", "ブラジル"),
-    # countries we do not list (no section names them, so the KB does not cover them)
-    ("north korea", "北朝鮮"), ("russia", "ロシア"), ("ukraine", "ウクライナ"), ("chile", "チリ"),
-    ("argentina", "アルゼンチン"), ("south africa", "南アフリカ"), ("egypt", "エジプト"), ("nigeria", "ナイジェリア"),
-    ("turkey", "トルコ"), ("israel", "イスラエル"), ("iran", "イラン"), ("saudi arabia", "サウジアラビア"),
+    # countries no policy section names: answered by the closed list of countries we ship to
+    ("north korea", "北朝鮮"), ("russia", "ロシア"), ("ukraine", "ウクライナ"), ("belarus", "ベラルーシ"),
+    ("chile", "チリ"), ("argentina", "アルゼンチン"), ("peru", "ペルー"), ("colombia", "コロンビア"),
+    ("venezuela", "ベネズエラ"), ("cuba", "キューバ"), ("south africa", "南アフリカ"), ("egypt", "エジプト"),
+    ("nigeria", "ナイジェリア"), ("kenya", "ケニア"), ("ethiopia", "エチオピア"), ("ghana", "ガーナ"),
+    ("morocco", "モロッコ"), ("algeria", "アルジェリア"), ("turkey", "türkiye", "トルコ"), ("israel", "イスラエル"),
+    ("iran", "イラン"), ("iraq", "イラク"), ("syria", "シリア"), ("afghanistan", "アフガニスタン"),
+    ("lebanon", "レバノン"), ("saudi arabia", "サウジアラビア"), ("qatar", "カタール"),
+    ("united arab emirates", "UAE", "dubai", "アラブ首長国連邦", "ドバイ"), ("pakistan", "パキスタン"),
+    ("bangladesh", "バングラデシュ"), ("sri lanka", "スリランカ"), ("nepal", "ネパール"), ("mongolia", "モンゴル"),
+    ("kazakhstan", "カザフスタン"), ("cambodia", "カンボジア"), ("myanmar", "burma", "ミャンマー"), ("laos", "ラオス"),
+    ("macau", "macao", "マカオ"), ("greece", "ギリシャ"), ("czech republic", "czechia", "チェコ"),
+    ("hungary", "ハンガリー"), ("romania", "ルーマニア"), ("bulgaria", "ブルガリア"), ("croatia", "クロアチア"),
+    ("serbia", "セルビア"), ("iceland", "アイスランド"), ("luxembourg", "ルクセンブルク"), ("fiji", "フィジー"),
 )
+ENTITIES: tuple[tuple[str, ...], ...] = _SERVICES + COUNTRIES
+COUNTRY_GROUPS = frozenset(range(len(_SERVICES), len(ENTITIES)))
+"""Indexes into ``ENTITIES`` of the country and region groups."""
+CLOSED_LIST_MIN = 5
+"""A section naming at least this many country groups is the list of countries we ship to: it answers for a
+country it does not name (the list is closed: "We cannot ship to countries and regions that are not listed")."""
 
 
 def _form(form: str) -> re.Pattern[str]:
@@ -110,6 +133,18 @@ def mentioned_entities(text: str) -> frozenset[int]:
     """Indexes into ``ENTITIES`` of the groups that ``text`` mentions (NFKC-normalised first)."""
     text = unicodedata.normalize("NFKC", text or "")
     return frozenset(i for i, forms in enumerate(_ENTITY_RE) if any(f.search(text) for f in forms))
+
+
+def mentioned_names(text: str, groups: frozenset[int]) -> tuple[str, ...]:
+    """How ``text`` writes each of ``groups`` (``ENTITIES`` indexes), in group order: the first form found, as
+    written (an all-lower-case English name title-cased: "russia" → "Russia")."""
+    text = unicodedata.normalize("NFKC", text or "")
+    out: list[str] = []
+    for i in sorted(groups):
+        found = next((m.group(0) for f in _ENTITY_RE[i] if (m := f.search(text))), None)
+        if found:
+            out.append(found.title() if found.isascii() and found.islower() else found)
+    return tuple(out)
 
 
 def unknown_names(text: str, known_words: frozenset[str]) -> list[str]:
@@ -231,6 +266,10 @@ class MarkdownPolicyKB:
             words.update(w.lower() for w in _NAME.findall(unicodedata.normalize("NFKC", f"{s.title} {s.heading} {s.text}")))
         self._known_words = frozenset(words)
         self._entities = {id(s): mentioned_entities(f"{s.heading} {s.text}") for s in self.sections}
+        self._named = {loc: frozenset().union(*(self._entities[id(s)] for s in self.sections if s.locale == loc))
+                       for loc in self._index}
+        self._country_lists = frozenset(id(s) for s in self.sections
+                                        if len(self._entities[id(s)] & COUNTRY_GROUPS) >= CLOSED_LIST_MIN)
 
     @classmethod
     def load(cls, directory: str | Path | None = None, min_score: float = DEFAULT_MIN_SCORE) -> MarkdownPolicyKB:
@@ -271,12 +310,25 @@ class MarkdownPolicyKB:
         """Best-first passages of ``locale`` ("en"/"ja"; others fall back to "en") scoring at least
         ``min_score``; at most ``k``; [] when nothing is relevant or the query is empty. Only sections that
         mention every ``ENTITIES`` group the query mentions are eligible, and a query naming something
-        unknown to the KB (``unknown_names``) gets [] (see the module docstring)."""
+        unknown to the KB (``unknown_names``) gets [] (see the module docstring). A query naming a country no
+        section of ``locale`` names gets the closed country list alone (``CLOSED_LIST_MIN``), its
+        ``not_listed`` holding the names as written ("Russia", "ナイジェリア"), whatever its score; a country
+        list returned for a country it names has ``listed`` ("Germany")."""
         if k <= 0 or unknown_names(query, self._known_words):
             return []
         wanted = mentioned_entities(query)
+        loc = locale if locale in self._index else "en"
+        unlisted = (wanted & COUNTRY_GROUPS) - self._named.get(loc, frozenset())
+        if unlisted:  # "do you ship to Russia?": only the closed list of countries answers, and it says no
+            names = mentioned_names(query, unlisted)
+            hits = [(s, sc) for s, sc in self.scores(query, locale)
+                    if id(s) in self._country_lists and (wanted - unlisted) <= self._entities[id(s)]][:1]
+            return [PolicyPassage(doc=s.doc, heading=s.heading, text=s.text, score=round(sc, 4), not_listed=names)
+                    for s, sc in hits]
         # a section naming what the query names is strong evidence: half the threshold suffices then
         floor = self.min_score * ENTITY_SCORE_FACTOR if wanted else self.min_score
         hits = [(s, sc) for s, sc in self.scores(query, locale)
                 if sc >= floor and wanted <= self._entities[id(s)]][:k]
-        return [PolicyPassage(doc=s.doc, heading=s.heading, text=s.text, score=round(sc, 4)) for s, sc in hits]
+        named = mentioned_names(query, wanted & COUNTRY_GROUPS)
+        return [PolicyPassage(doc=s.doc, heading=s.heading, text=s.text, score=round(sc, 4),
+                              listed=named if id(s) in self._country_lists else ()) for s, sc in hits]

@@ -277,14 +277,37 @@ def _error(ev: dict, ja: bool) -> str:
     return f"Order {oid} is {st}, so it can't be {'cancelled' if act == 'cancel' else 'returned'}. {why}"
 
 
-def _policy(ev: dict, ja: bool) -> str:
+_YES_NO = re.compile(r"^\s*(?:do|does|can|could|will|would|is|are|may)\b|\bship(?:ping)? to\b|(?:ます|でき|れ|る)か[？?]?\s*$|できる[？?]", re.I)
+"""A question answered yes or no ("do you ship to Germany?", "ドイツに発送できますか")."""
+_HOW = re.compile(r"\bhow\b|\bwhat\b|\bwhen\b|いくら|何日|いつ|どのくらい|料金|送料", re.I)
+"""A question asking for a cost, a time or a way: not answered by a yes."""
+
+
+def _either(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _policy(ev: dict, ja: bool, question: str = "") -> str:
+    """A policy answer: the best passage; led by yes or no when the question names a country the passage's
+    list includes (``listed``) or excludes (``not_listed``)."""
     ps = ev.get("passages") or []
     if not ps:
         return ("その件はストアの規約に記載がありません（当てはまる規約が見つかりませんでした）。担当者におつなぎすることもできます。" if ja
                 else "I couldn't find a store policy that answers that: our store policies don't cover it. "
                      "I can connect you with a person if you like.")
     p = ps[0]
-    return f"【{p['heading']}】\n{p['text']}" if ja else f"{p['heading']}:\n{p['text']}"
+    body = f"【{p['heading']}】\n{p['text']}" if ja else f"{p['heading']}:\n{p['text']}"
+    listed = p.get("listed") or []
+    if listed and _YES_NO.search(question) and not _HOW.search(question):  # "do you ship to Germany?": yes, first
+        return (f"はい、{'、'.join(listed)}へ発送できます。\n\n{body}" if ja
+                else f"Yes, we ship to {_either(listed)}.\n\n{body}")
+    names = p.get("not_listed") or []
+    if names:  # a country off the closed list: the answer is no, said first
+        if ja:
+            return f"{'、'.join(names)}へは発送できません（発送対象の国・地域に含まれていません）。\n\n{body}"
+        verb = "it is" if len(names) == 1 else "they are"
+        return f"We can't ship to {_either(names)}: {verb} not among the countries and regions we ship to.\n\n{body}"
+    return body
 
 
 def _escalation(ev: dict, ja: bool) -> str:
@@ -371,7 +394,7 @@ def render(task: WriteTask) -> str:
         elif kind == "error":
             parts.append(_error(ev, ja))
         elif kind == "policy":
-            parts.append(_policy(ev, ja))
+            parts.append(_policy(ev, ja, task.request))
         elif kind == "escalation":
             parts.append(_escalation(ev, ja))
     if not parts:
