@@ -97,3 +97,19 @@ def test_a_title_of_ordinary_words_written_as_a_name_is_a_named_title(linker, te
 def test_the_same_words_in_lower_case_or_one_capitalised_word_are_not_names(linker):
     assert linker.link("my death note order").named_titles == []
     assert linker.link("tell me who the CEO of Apple is").named_titles == []
+
+
+@pytest.mark.parametrize("text,key", [
+    ("ok, different question: is Judge finished?", "judge"),
+    ("another thing, is Reborn! complete?", "reborn"),
+    ("one more thing — do you have Monster?", "monster"),
+])
+def test_a_title_that_is_a_whole_clause_after_a_lead_in_is_the_requested_title(linker, text, key):
+    linked = linker.link(text)
+    assert linked.exact_title is not None and linked.exact_title.key == key and linked.has_entity
+
+
+def test_a_hyphenated_capitalised_title_is_written_as_a_name(linker):
+    linked = linker.link("would you happen to have Tsubaki-chou Lonely Planet?")
+    assert [m.key for m in linked.named_titles] == ["tsubaki cho lonely planet"]
+    assert linker.link("would you happen to have tsubaki-chou lonely planet?").named_titles == []

@@ -70,6 +70,8 @@ _EN_SPAN = re.compile(r"(?:\bby|\bfrom|\bauthor|\bmangaka|\bdid)\s+([a-z][a-z .'
                       r"made|create|have|please|in stock|available)\b|[?!.,]|$)|"
                       r"\b([a-z][a-z .-]{2,40}?)'s\s+(?:manga|works?|books?|series|titles?|comics?|stuff|new)", re.I)
 _LATIN_WORD = re.compile(r"[a-z0-9]")
+_CLAUSE_BREAK = re.compile(r"\s*(?:[:;—–]|,\s|[.!?](?:\s|$))\s*")
+"""Where a message's clauses meet ("ok, different question: …", "another thing, …", "one more thing — …")."""
 _JA_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 
 
@@ -81,7 +83,7 @@ def _capitalised(raw: str, key: str) -> bool:
     if not key.isascii():
         return False
     tokens: list[tuple[str, bool]] = []
-    for w in re.findall(r"[\w'’]+", raw):
+    for w in re.findall(r"[\w'’]+(?:-[\w'’]+)*", raw):  # "Tsubaki-chou": one word, capitalised by its first letter
         pieces = normalize(w).split()
         tokens += [(p, w[:1].isupper() or w.isdigit() or (n > 0)) for n, p in enumerate(pieces)]
     words = key.split()
@@ -497,6 +499,11 @@ class EntityLinker:
         raw = text if isinstance(text, str) else ""
         norm = normalize(raw)
         cleaned = normalize(parse_query(clean_search_query(raw)).text) if raw.strip() else ""
+        # a lead-in clause ("ok, different question: is Judge finished?") leaves the title a whole clause
+        clauses = [c for c in _CLAUSE_BREAK.split(raw) if c.strip()]
+        wholes = {cleaned} | ({normalize(parse_query(clean_search_query(c)).text) for c in clauses}
+                              if len(clauses) > 1 else set())
+        wholes.discard("")
         found: list[Mention] = []
         cands: list[tuple[int, int, _Entry]] = []
         for end, key in self._auto.iter(norm):
@@ -513,7 +520,7 @@ class EntityLinker:
             if any(start < b and a < end for a, b in taken):
                 if not any(m.start == start and m.end == end for m in found):
                     continue
-            whole = norm[start:end] == cleaned
+            whole = norm[start:end] in wholes
             cue = whole or self._author_cue(norm, start, end)
             capitalised = False
             if not (e.distinct or whole or (e.kind == "author" and cue)):
