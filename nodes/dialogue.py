@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from core.state import FOCUS_MAX, focus_reducer
+from nodes.scope import POLICY_CUE
 from tools.backends.models.followups import parse_followup
 from tools.backends.models.text_rules import order_action
 
@@ -33,6 +34,9 @@ linker does not know, so the message may name its own subject."""
 _ORDER_WORD = re.compile(r"\b(?:orders?|parcels?|packages?|deliver(?:y|ies)|the one (?:with|that has|containing)|in it)\b|"
                          r"注文|荷物|配送|入って(?:る|いる)|入った", re.I)
 """Names an order ("the Death Note order", "進撃の巨人が入ってる注文"): with a title, it picks an order by its contents."""
+_SIMILAR = re.compile(r"(?<!\bi )(?<!\breally )\blike (?:it|that|this|those|these|them)\b|\bsimilar\b|\bin the vein\b|"
+                      r"\balong the lines\b|\bsame (?:vibe|feel|kind)\b|似た|似て(?:る|いる)|みたいな|のような|っぽい", re.I)
+"""Asks for titles like the one in focus ("something like it", "anything similar?", "これに似た作品は？")."""
 
 __all__ = ["FOCUS_MAX", "Resolution", "focus_after_turn", "focus_write", "resolve_followup"]
 
@@ -136,6 +140,12 @@ def resolve_followup(text: str, focus: Mapping[str, Any] | None, linked: Any | N
     A message naming an order and a title while orders are in focus ("the Death Note order") → order, referent
     {kind: "orders_with_title"}: the order agent lists the orders holding that title.
 
+    Titles like the one in focus ("something like it", "anything similar?", "これに似た作品は？") → recommend, seeded
+    by ``focus.item`` (referent {kind: "item"}), or, right after recommendations, by the thread's seed (no referent).
+
+    A catalog-fact wording about a store-policy topic with no back-reference ("how much is shipping?", "送料はいくら？")
+    is not about the focused title: None (the router's decision stands).
+
     A short carried-over question ("what about South Korea?", "スウェーデンは？") right after a policy answer
     (``focus.last_intent`` "faq") → faq.
 
@@ -157,6 +167,14 @@ def resolve_followup(text: str, focus: Mapping[str, Any] | None, linked: Any | N
         # words are left ("what's the volume count?", "それっていくらするの？") but the entity linker finds no title
         # or author in them: the message names nothing of its own
         f = dataclasses.replace(f, subject="")
+    own_entity = linked is not None and (getattr(linked, "has_entity", False) or getattr(linked, "named_titles", None))
+    if _SIMILAR.search(text or "") and not f.order_id and not own_entity and (f.backref or linked is not None):
+        last = focus.get("last_list") or {}
+        if last.get("kind") == "items" and last.get("intent") == "recommend" and focus.get("seed"):
+            return Resolution("recommend", None)  # more like the thread's seed, skipping what was shown
+        item = focus.get("item") if isinstance(focus.get("item"), dict) else None
+        if item and item.get("mal_id") is not None and item.get("title"):  # "something like it": seeded by the focus
+            return Resolution("recommend", {"kind": "item", "mal_id": int(item["mal_id"]), "title": item["title"]})
     if not f.leans_on_context:
         return None
     if _OPEN_REQUEST.search(text or "") and not f.more and f.ordinal is None and not f.backref:
@@ -180,6 +198,8 @@ def resolve_followup(text: str, focus: Mapping[str, Any] | None, linked: Any | N
         return None
     else:
         kind = focus.get("kind")
+    if kind == "item" and f.fact and not f.backref and f.ordinal is None and POLICY_CUE.search(text or ""):
+        return None  # "ok thanks, and how much is shipping?" after a title: a policy question, not the title's price
     if kind == "item":
         if f.ordinal is not None:
             mal_id = _pick(items, f.ordinal)

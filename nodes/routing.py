@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal, Sequence
 
 from core.ports import RouterDecision
@@ -47,9 +48,21 @@ def resolve_intents(decision: RouterDecision, text: str, active_intent: str | No
     return list(dict.fromkeys(decision.intents)) or ["out_of_scope"]
 
 
+_ACK = re.compile(r"(?:(?:ok(?:ay)?|alright|all right|right|sure|great|cool|nice|good|fine|well|so|and|also|then|"
+                  r"hmm+|um+|oh|ah|yes|yeah|yep|got it|i see|one more thing|another thing|thanks|thank you|thx|"
+                  r"うん|はい|ええ|なるほど|そっか|そうか|じゃあ|では|ところで|あと|それと|ありがとう(?:ございます)?)[\s,.!、。…-]*)+", re.I)
+"""A clause that only acknowledges or leads in ("ok,", "ok thanks, and", "じゃあ"): beside a request it is no small
+talk of its own."""
+
+
 def drop_subsumed(intents: list[str], requests: dict[str, str], text: str) -> list[str]:
     """Remove ``search`` when it only repeats titles the customer names as liked in a recommend request
-    ("I liked Berserk, what next?" is one recommendation, not a search for Berserk)."""
+    ("I liked Berserk, what next?" is one recommendation, not a search for Berserk), and ``chitchat`` when its
+    clauses only acknowledge or lead in (``_ACK``: "ok, and do you ship to Germany?" is one policy question)."""
+    if "chitchat" in intents and len(intents) > 1:
+        said = requests.get("chitchat", text)
+        if said != text and _ACK.fullmatch(said.strip()):
+            intents = [i for i in intents if i != "chitchat"]
     if "recommend" in intents and "search" in intents:
         liked = [t.lower() for t in liked_titles(text)]
         search_request = requests.get("search", text).lower()

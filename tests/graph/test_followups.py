@@ -300,3 +300,35 @@ async def test_an_ordinal_past_the_end_of_the_list_asks_which_title(assistant):
     out, _ = await _turn(assistant, "ベルセルクはありますか", "fu-past-2")
     out, _ = await _turn(assistant, "3つ目は？", "fu-past-2")
     assert out["agents"] == ["search"] and "1件" in out["answer"] and "ベルセルク" in out["answer"]
+
+
+async def test_something_like_it_after_a_search_recommends_by_the_focused_title(assistant):
+    out, _ = await _turn(assistant, "anything by Naoki Urasawa?", "fu-like-en")
+    monster = out["items"][1]["mal_id"]
+    out, focus = await _turn(assistant, "the second one", "fu-like-en")
+    assert focus["item"]["mal_id"] == monster
+    out, focus = await _turn(assistant, "something like it", "fu-like-en")
+    first = [i["mal_id"] for i in out["items"]]
+    assert out["intents"] == ["recommend"] and focus["seed"]["mal_id"] == monster and first and monster not in first
+    out, _ = await _turn(assistant, "any others?", "fu-like-en")
+    again = [i["mal_id"] for i in out["items"]]
+    assert out["intents"] == ["recommend"] and again and not set(again) & set(first) and monster not in again
+
+    out, _ = await _turn(assistant, "ベルセルクはありますか", "fu-like-ja")
+    out, focus = await _turn(assistant, "これに似た作品は？", "fu-like-ja")
+    assert out["intents"] == ["recommend"] and focus["seed"]["mal_id"] == 2 and 2 not in [i["mal_id"] for i in out["items"]]
+
+
+async def test_an_acknowledgement_before_a_question_adds_no_small_talk(assistant):
+    out, _ = await _turn(assistant, "ok, and do you ship to Germany?", "fu-ack-1")
+    assert out["intents"] == ["faq"] and "Happy to chat" not in out["answer"]
+    assert out["answer"].startswith("Yes, we ship to Germany.")
+
+
+async def test_a_policy_question_after_a_title_is_not_a_question_about_the_title(assistant):
+    await _turn(assistant, "Do you have Vagabond?", "fu-pol-en")
+    out, _ = await _turn(assistant, "ok thanks, and how much is shipping?", "fu-pol-en")
+    assert out["intents"] == ["faq"] and "¥350" in out["answer"] and out["items"] == []
+    await _turn(assistant, "進撃の巨人ありますか", "fu-pol-ja")
+    out, _ = await _turn(assistant, "じゃあ、送料はいくら？", "fu-pol-ja")
+    assert out["intents"] == ["faq"] and "350円" in out["answer"].replace("¥350", "350円") and out["items"] == []

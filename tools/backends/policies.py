@@ -56,7 +56,9 @@ _EXPAND = {
            (re.compile(r"\bfree\b(?=.*\bship)|\bship\w*\b(?=.*\bfree\b)"), " shipping free subtotal ")),
     "ja": ((re.compile(r"いくら|値段|料金"), " 料金 円 "), (re.compile(r"何日|いつ届"), " 日数 日 "),
            # "can I return it" asks whether and until when: the return policy's period, not return shipping
-           (re.compile(r"返品(?:は|を)?(?:でき|したい|可能)"), " 返品 期間 ")),
+           (re.compile(r"返品(?:は|を)?(?:でき|したい|可能)"), " 返品 期間 "),
+           # 送料 alone is the delivery fee; the return-shipping section answers only with 返品/返送 in the question
+           (re.compile(r"^(?!.*(?:返品|返送|返却|海外|国外)).*送料"), " 配送 国内 通常 ")),
 }
 
 # Named things customers ask about, grouped by what they denote; forms are regexes matched on NFKC text,

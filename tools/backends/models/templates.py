@@ -159,7 +159,7 @@ def _recommend(ev: dict, ja: bool) -> str:
     if ja:
         head = f"{'、'.join(seeds)}がお好きなら、こちらはいかがでしょう：" if seeds else "おすすめの作品です："
     else:
-        head = f"Since you liked {', '.join(seeds)}, you might enjoy:" if seeds else "Here are some picks for you:"
+        head = f"If you like {', '.join(seeds)}, you might enjoy:" if seeds else "Here are some picks for you:"
     lines = [head]
     for i, it in enumerate(items, 1):
         reason = it.get("reason_ja") if ja and it.get("reason_ja") else it.get("reason", "")
