@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from core.state import FOCUS_MAX, focus_reducer
-from nodes.scope import POLICY_CUE
+from nodes.scope import POLICY_ASK, POLICY_CUE
 from tools.backends.models.followups import parse_followup
 from tools.backends.models.text_rules import order_action
 
@@ -198,6 +198,8 @@ def resolve_followup(text: str, focus: Mapping[str, Any] | None, linked: Any | N
         return None
     else:
         kind = focus.get("kind")
+    if POLICY_ASK.search(text or "") and not f.backref and f.ordinal is None and not f.order_id:
+        return None  # "ok, what's your return window?" after orders: the store's policy, not one order's
     if kind == "item" and f.fact and not f.backref and f.ordinal is None and POLICY_CUE.search(text or ""):
         return None  # "ok thanks, and how much is shipping?" after a title: a policy question, not the title's price
     if kind == "item":

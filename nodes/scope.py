@@ -52,11 +52,16 @@ STORE_CUE = re.compile(
 
 POLICY_CUE = re.compile(
     r"\b(?:pay|paying|payments?|paid|credit cards?|debit cards?|paypal|apple pay|google pay|line pay|cash on delivery|"
-    r"ship|shipping|shipped to|postage|delivery fees?|refunds?|return policy|returns|accounts?|passwords?|log ?in|"
+    r"ship|shipping|shipped to|postage|delivery fees?|refunds?|return policy|returns|return (?:window|period|deadline)|accounts?|passwords?|log ?in|"
     r"invoices?|receipts?|gift wrap\w*|coupons?|points?|membership|customs|duties|tax)\b|"
     r"支払|決済|払え|払い|カード|送料|発送|配送料|海外|返品|返金|アカウント|パスワード|ログイン|領収書|ギフト|ポイント|クーポン|関税",
     re.I)
 """Store-policy topics (payment, shipping, returns, account): a message about them is a policy question."""
+
+POLICY_ASK = re.compile(r"\byour (?:return|refund|shipping|delivery|cancellation|payment)s?\b|"
+                         r"\b(?:return|refund|cancellation|exchange)s? (?:window|policy|policies|period|deadline|rules?)\b|"
+                         r"返品(?:できる)?(?:期間|期限|ポリシー|規定|条件)|返金(?:ポリシー|規定)|キャンセル(?:ポリシー|規定)", re.I)
+"""Asks about the store's rules ("what's your return window?", "返品できる期間は？"), not about one order."""
 
 _LIKE = re.compile(r"\b(?:in the vein of|along the lines of|feels? like|similar to|more like)\b", re.I)
 """Asks for titles like a named one, in words the router's suggestion cue does not list."""
@@ -81,7 +86,8 @@ def catalog_scope(intents: Sequence[str], linked: Mapping[str, Any] | Any, text:
     suggestion cue ("in the vein of X") or ``search`` with a store cue or a catalog fact question ("would you
     happen to have X?", "is Judge finished?"); a lone ``search`` naming a title "in the vein of" / "similar to"
     becomes ``recommend``; a lone ``out_of_scope`` about a store-policy topic (``POLICY_CUE``: payment, shipping,
-    returns, account) becomes ``faq``, and so does a lone ``order`` naming a country and no order id ("can I order
+    returns, account) becomes ``faq``, so does a lone ``search`` or ``out_of_scope`` asking about the store's rules
+    (``POLICY_ASK``: "what's your return window?"), and so does a lone ``order`` naming a country and no order id ("can I order
     from Kenya?"). Else ``intents`` unchanged. A message with several intents is left alone.
     """
     intents = list(intents)
@@ -93,6 +99,8 @@ def catalog_scope(intents: Sequence[str], linked: Mapping[str, Any] | Any, text:
         named = bool(getattr(linked, "named_titles", None))
     if intents == ["order"] and not find_order_id(text) and mentioned_entities(text) & COUNTRY_GROUPS:
         return ["faq"]  # "ナイジェリア在住ですが注文できますか": where we ship is a policy, not one of the orders
+    if intents in (["search"], ["out_of_scope"]) and not named and not has_entity and POLICY_ASK.search(text):
+        return ["faq"]  # "what's your return window?": the store's rules, whatever the words look like
     if intents == ["out_of_scope"] and not named and not has_entity and POLICY_CUE.search(text):
         return ["faq"]  # "will LINE Pay work for paying?": the policies answer it, or say they do not cover it
     if intents in (["out_of_scope"], ["chitchat"]) and named:

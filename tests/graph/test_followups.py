@@ -332,3 +332,11 @@ async def test_a_policy_question_after_a_title_is_not_a_question_about_the_title
     await _turn(assistant, "進撃の巨人ありますか", "fu-pol-ja")
     out, _ = await _turn(assistant, "じゃあ、送料はいくら？", "fu-pol-ja")
     assert out["intents"] == ["faq"] and "350円" in out["answer"].replace("¥350", "350円") and out["items"] == []
+
+
+async def test_a_question_about_the_return_policy_after_orders_is_a_policy_question(assistant):
+    await _turn(assistant, "can I cancel my order?", "fu-pol-ord", user="u_aiko")
+    out, _ = await _turn(assistant, "ok, what's your return window?", "fu-pol-ord", user="u_aiko")
+    assert out["intents"] == ["faq"] and "30 days" in out["answer"] and out["orders"] == []
+    out, _ = await _turn(assistant, "返品できる期間は？", "fu-pol-ord", user="u_aiko")
+    assert out["intents"] == ["faq"] and "30日" in out["answer"]

@@ -53,7 +53,8 @@ _EXPAND = {
     "en": ((re.compile(r"\bhow much\b|\bcost\b|\bprice\b"), " cost fee ¥ "), (re.compile(r"\bhow long\b"), " days "),
            # "send something back" is a return; "when is shipping free?" asks for the free-shipping subtotal
            (re.compile(r"\b(?:send|sending|sent|ship|mail|post|bring|give|take)\s+(?:\w+\s+){0,2}back\b"), " return "),
-           (re.compile(r"\bfree\b(?=.*\bship)|\bship\w*\b(?=.*\bfree\b)"), " shipping free subtotal ")),
+           (re.compile(r"\bfree\b(?=.*\bship)|\bship\w*\b(?=.*\bfree\b)"), " shipping free subtotal "),
+           (re.compile(r"\b(?:window|deadline|time limit)\b"), " days within ")),
     "ja": ((re.compile(r"いくら|値段|料金"), " 料金 円 "), (re.compile(r"何日|いつ届"), " 日数 日 "),
            # "can I return it" asks whether and until when: the return policy's period, not return shipping
            (re.compile(r"返品(?:は|を)?(?:でき|したい|可能)"), " 返品 期間 "),
