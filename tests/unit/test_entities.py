@@ -113,3 +113,14 @@ def test_a_hyphenated_capitalised_title_is_written_as_a_name(linker):
     linked = linker.link("would you happen to have Tsubaki-chou Lonely Planet?")
     assert [m.key for m in linked.named_titles] == ["tsubaki cho lonely planet"]
     assert linker.link("would you happen to have tsubaki-chou lonely planet?").named_titles == []
+
+
+def test_linking_from_many_threads_at_once_never_raises(linker):
+    """The server links messages in worker threads (asyncio.to_thread, tools run in executors); Sudachi's tokenizer
+    refuses concurrent use ("Tokenizer is already in use"), which failed turns of the soak under load."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = ["浦沢直樹の漫画ある？", "浅野いにおさんの新刊", "尾田栄一郎の作品を探して", "manga by Urasawa"] * 100
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda t: linker.link(t).to_dict(), texts))
+    assert results[0]["author"] and results[0] == results[4]
