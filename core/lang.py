@@ -25,7 +25,8 @@ _YES = re.compile(
     re.IGNORECASE,
 )
 _NO = re.compile(
-    r"^\s*(n|no|nope|nah|don'?t|do not|stop|cancel that|never ?mind|keep it|"
+    r"^\s*(?:actually,? |on second thought,? |やっぱり|やっぱ|やはり)?"
+    r"(n|no|nope|nah|don'?t|do not|stop|cancel that|never ?mind|keep it|"
     r"いいえ|いや|やめ|やめて|結構です|けっこうです|キャンセルしない|しない|不要)",
     re.IGNORECASE,
 )

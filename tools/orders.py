@@ -29,6 +29,11 @@ PROMPTS = {
     ("return", "ja"): "注文 {order_id}（{titles}）を返品して ¥{total:,} の返金を受けますか？「はい」か「いいえ」でお答えください。",
 }
 
+REASK = {"en": "Sorry, I need a yes or no to go on.", "ja": "恐れ入りますが、はい・いいえでお答えください。"}
+"""Put before the prompt when the customer's reply was neither yes nor no."""
+CONFIRM_ASKS = 3
+"""How many times a confirmation is asked (each an ``interrupt``) before an unclear reply leaves the order as it is."""
+
 
 class OrderIdInput(BaseModel):
     order_id: str = Field(description="Order id such as MA-10001.", pattern=r"^[A-Za-z]{2}-\d{3,10}$")
@@ -112,8 +117,13 @@ def make_order_tools(deps: Deps) -> list[BaseTool]:
         titles = ", ".join(i.title + (f" vol {i.volume}" if i.volume else "") for i in order.items[:3])
         prompt = PROMPTS[(action, locale if locale == "ja" else "en")].format(
             order_id=order.order_id, titles=titles, total=order.total_jpy)
-        answer = interrupt({"action": action, "order_id": order.order_id, "prompt": prompt})
-        confirmed = parse_confirmation(answer)
+        confirmed = None
+        for ask in range(CONFIRM_ASKS):  # an unclear reply ("the processing one") is asked again, not taken as no
+            shown = prompt if ask == 0 else f"{REASK['ja' if locale == 'ja' else 'en']} {prompt}"
+            answer = interrupt({"action": action, "order_id": order.order_id, "prompt": shown})
+            confirmed = parse_confirmation(answer)
+            if confirmed is not None:
+                break
         if not confirmed:
             art = {"kind": "action", "action": action, "order_id": order.order_id, "confirmed": False,
                    "status": order.status, "refund_jpy": 0, "replayed": False, "unclear": confirmed is None}

@@ -340,3 +340,21 @@ async def test_a_question_about_the_return_policy_after_orders_is_a_policy_quest
     assert out["intents"] == ["faq"] and "30 days" in out["answer"] and out["orders"] == []
     out, _ = await _turn(assistant, "返品できる期間は？", "fu-pol-ord", user="u_aiko")
     assert out["intents"] == ["faq"] and "30日" in out["answer"]
+
+
+async def test_an_unclear_reply_to_a_confirmation_asks_again_and_a_later_yes_acts(assistant, deps):
+    out, _ = await _turn(assistant, "I want to cancel my order", "fu-reask-en")
+    oid = out["interrupt"]["order_id"]
+    out, _ = await _turn(assistant, "the processing one", "fu-reask-en")
+    assert out["interrupt"] and out["interrupt"]["order_id"] == oid and "yes or no" in out["interrupt"]["prompt"]
+    assert (await deps.orders.get_order("u_ben", oid)).status == "processing"
+    out, _ = await _turn(assistant, "go ahead", "fu-reask-en")
+    assert out["interrupt"] is None and "cancelled" in out["answer"]
+    assert (await deps.orders.get_order("u_ben", oid)).status == "cancelled"
+
+
+async def test_on_second_thought_in_japanese_is_a_no(assistant, deps):
+    out, _ = await _turn(assistant, "注文をキャンセルしたい", "fu-reask-ja", user="u_aiko")
+    oid = out["interrupt"]["order_id"]
+    out, _ = await _turn(assistant, "やっぱりやめます", "fu-reask-ja", user="u_aiko")
+    assert out["interrupt"] is None and (await deps.orders.get_order("u_aiko", oid)).status == "processing"
