@@ -63,6 +63,15 @@ POLICY_ASK = re.compile(r"\byour (?:return|refund|shipping|delivery|cancellation
                          r"返品(?:できる)?(?:期間|期限|ポリシー|規定|条件)|返金(?:ポリシー|規定)|キャンセル(?:ポリシー|規定)", re.I)
 """Asks about the store's rules ("what's your return window?", "返品できる期間は？"), not about one order."""
 
+ORDER_ASK = re.compile(r"\bcancel|\bcall (?:it|that|this(?: one)?|the order) off\b|"
+                       r"\b(?:return|refund|send back) (?:it|this|that|them|my|the)\b|\bsend (?:it|them) back\b|"
+                       r"\bwhere(?:'s| is| are) my (?:stuff|things|package|parcel|order|delivery|books?|manga)\b|"
+                       r"キャンセル|取り消|取消|返品|返金", re.I)
+"""An order request whatever else the message names: cancel, return or refund something, or where my parcel is."""
+_HOW_TO = re.compile(r"\bhow (?:do|can|could|would) (?:i|we|you)\b|\b(?:fee|fees|cost|window|deadline|period|policy)\b|"
+                     r"送料|手数料|期間|期限|方法|ポリシー|どうやって|どうすれば", re.I)
+"""Asks how the store's rules work ("how do I cancel?", "返品の送料は？"): a policy question, not an order request."""
+
 _LIKE = re.compile(r"\b(?:in the vein of|along the lines of|feels? like|similar to|more like)\b", re.I)
 """Asks for titles like a named one, in words the router's suggestion cue does not list."""
 
@@ -87,7 +96,9 @@ def catalog_scope(intents: Sequence[str], linked: Mapping[str, Any] | Any, text:
     happen to have X?", "is Judge finished?"); a lone ``search`` naming a title "in the vein of" / "similar to"
     becomes ``recommend``; a lone ``out_of_scope`` about a store-policy topic (``POLICY_CUE``: payment, shipping,
     returns, account) becomes ``faq``, so does a lone ``search`` or ``out_of_scope`` asking about the store's rules
-    (``POLICY_ASK``: "what's your return window?"), and so does a lone ``order`` naming a country and no order id ("can I order
+    (``POLICY_ASK``: "what's your return window?"). A lone ``search``, ``chitchat`` or ``out_of_scope`` asking to
+    cancel or return something or where a parcel is (``ORDER_ASK``: "cancel the One Piece one") is ``order``, and so
+    does a lone ``order`` naming a country and no order id ("can I order
     from Kenya?"). Else ``intents`` unchanged. A message with several intents is left alone.
     """
     intents = list(intents)
@@ -97,6 +108,10 @@ def catalog_scope(intents: Sequence[str], linked: Mapping[str, Any] | Any, text:
     else:
         has_entity, author = bool(getattr(linked, "has_entity", False)), getattr(linked, "author_request", None)
         named = bool(getattr(linked, "named_titles", None))
+    if (intents in (["search"], ["chitchat"], ["out_of_scope"]) and ORDER_ASK.search(text)
+            and not POLICY_ASK.search(text) and not _HOW_TO.search(text)
+            and not (mentioned_entities(text) & COUNTRY_GROUPS)):
+        return ["order"]  # "cancel the One Piece one", "cancel it please", "where's my stuff?"
     if intents == ["order"] and not find_order_id(text) and mentioned_entities(text) & COUNTRY_GROUPS:
         return ["faq"]  # "ナイジェリア在住ですが注文できますか": where we ship is a policy, not one of the orders
     if intents in (["search"], ["out_of_scope"]) and not named and not has_entity and POLICY_ASK.search(text):

@@ -358,3 +358,10 @@ async def test_on_second_thought_in_japanese_is_a_no(assistant, deps):
     oid = out["interrupt"]["order_id"]
     out, _ = await _turn(assistant, "やっぱりやめます", "fu-reask-ja", user="u_aiko")
     assert out["interrupt"] is None and (await deps.orders.get_order("u_aiko", oid)).status == "processing"
+
+
+async def test_cancel_an_order_named_by_its_title_in_a_new_thread(assistant, deps):
+    out, _ = await _turn(assistant, "cancel the One Piece one", "fu-cancel-title")
+    assert out["intents"] == ["order"] and out["interrupt"] and out["interrupt"]["action"] == "cancel"
+    order = await deps.orders.get_order("u_ben", out["interrupt"]["order_id"])
+    assert any("One Piece" in line.title for line in order.items)

@@ -62,3 +62,19 @@ def test_a_policy_topic_the_router_calls_out_of_scope_is_a_policy_question():
 def test_an_order_question_naming_a_country_is_a_policy_question(text):
     assert catalog_scope(["order"], {"has_entity": False}, text) == ["faq"]
     assert catalog_scope(["order"], {"has_entity": False}, "where is order MA-12345678? I'm in Germany") == ["order"]
+
+
+@pytest.mark.parametrize("intent,text", [("search", "cancel the One Piece one"), ("chitchat", "cancel it please"),
+                                         ("out_of_scope", "where's my stuff?"), ("search", "return the Berserk one"),
+                                         ("chitchat", "ワンピースの注文をキャンセルして")])
+def test_an_order_action_or_my_parcel_is_an_order_whatever_the_router_said(intent, text):
+    assert catalog_scope([intent], {"has_entity": True}, text) == ["order"]
+
+
+def test_a_title_returning_from_hiatus_is_no_order():
+    assert catalog_scope(["search"], {"has_entity": True}, "when does Hunter x Hunter return from hiatus?") == ["search"]
+
+
+@pytest.mark.parametrize("text", ["返品の送料は？", "how do I cancel an order?", "what's the fee to return the manga?"])
+def test_how_an_order_action_works_is_not_an_order_request(text):
+    assert catalog_scope(["search"], {"has_entity": False}, text) != ["order"]
