@@ -117,3 +117,11 @@ async def test_empty_message_rejected_and_thread_untouched(assistant):
         await assistant.turn("   ", thread_id="t-empty", user_id="u_ben")
     state = await assistant.graph.aget_state(assistant.config("t-empty", "u_ben"))
     assert state.values == {} or not state.values.get("messages")
+
+
+async def test_cancelling_an_order_already_cancelled_says_it_is_already_cancelled(assistant, demo):
+    oid = demo["u_ben"]["cancelled"][0]
+    out = await assistant.turn(f"cancel {oid}", user_id="u_ben")
+    assert out["interrupt"] is None and f"Order {oid} is already cancelled." in out["answer"]
+    ja = await assistant.turn(f"{oid}をキャンセルして", user_id="u_ben")
+    assert f"注文 {oid} はすでに" in ja["answer"]

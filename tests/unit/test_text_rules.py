@@ -63,3 +63,12 @@ def test_locale_and_confirmation():
         assert parse_confirmation(no) is False
     assert parse_confirmation("maybe later") is None
     assert parse_confirmation(None) is None
+
+
+def test_an_order_id_written_against_japanese_text_is_found():
+    from tools.backends.models.text_rules import find_order_id
+
+    assert find_order_id("MA-10008をキャンセルして") == "MA-10008"
+    assert find_order_id("注文MA-10008の状況は？") == "MA-10008"
+    assert find_order_id("cancel ma 10008 please") == "MA-10008"
+    assert find_order_id("call 0120-123456") is None and find_order_id("ISBN9784088") is None

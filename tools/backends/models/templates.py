@@ -269,6 +269,8 @@ def _error(ev: dict, ja: bool) -> str:
                 else f"I couldn't find order {oid} on your account. Please check the order id.")
     st = ev.get("status") or ""
     act = ev.get("action") or ""
+    if (act, st) in (("cancel", "cancelled"), ("return", "returned")):  # nothing left to do
+        return (f"注文 {oid} はすでに{ORDER_STATUS_JA.get(st, st)}です。" if ja else f"Order {oid} is already {st}.")
     if ja:
         why = "発送前のご注文のみキャンセルできます。発送後は、お届け後30日以内であれば返品できます。" if act == "cancel" else "返品はお届け後30日以内の配達済みのご注文のみ受け付けています。"
         return f"注文 {oid} は{ORDER_STATUS_JA.get(st, st)}のため、{'キャンセル' if act == 'cancel' else '返品'}できません。{why}"

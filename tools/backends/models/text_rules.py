@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-ORDER_ID = re.compile(r"\b([A-Za-z]{2})[-\s]?(\d{4,10})\b")
+ORDER_ID = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{2})[-\s]?(\d{4,10})(?![0-9])")  # ASCII edges: "MA-10008をキャンセル"
 
 _ORDINALS_EN = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3,
                 "fifth": 4, "5th": 4, "last": -1, "top": 0}
