@@ -22,7 +22,7 @@ from tools.backends.models.text_rules import order_action
 _STATUS_WORD = re.compile(r"\bstatus\b|状況|状態", re.I)
 _OPEN_REQUEST = re.compile(r"\b(?:any|some|other|all|every)\s+(?:\w+\s+){0,2}(?:manga|mangas|titles?|series|books?|comics?|"
                            r"works?|ones?)\b|\b(?:something|anything|recommend\w*|suggest\w*|similar|like|list)\b|"
-                           r"おすすめ|オススメ|似た|みたいな|他の|ほかの|一覧|全部|全て|すべて", re.I)
+                           r"おすすめ|オススメ|似た|みたいな|他の|ほかの|一覧|(?:全部|全て|すべて)(?!で|合わせ|あわせ)", re.I)
 """A request for titles in general ("any finished manga?", "something ongoing", "おすすめの完結作品"): never a
 follow-up about the focused work, even when it names no entity."""
 _ASK_ABOUT = re.compile(r"^\s*(?:and|so|ok|okay|then)?[,\s]*(?:what|how) about\b|^\s*(?:and|also)\s+(?:to|for|with)\b|"

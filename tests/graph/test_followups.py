@@ -365,3 +365,13 @@ async def test_cancel_an_order_named_by_its_title_in_a_new_thread(assistant, dep
     assert out["intents"] == ["order"] and out["interrupt"] and out["interrupt"]["action"] == "cancel"
     order = await deps.orders.get_order("u_ben", out["interrupt"]["order_id"])
     assert any("One Piece" in line.title for line in order.items)
+
+
+async def test_in_total_and_is_the_series_over_ask_about_the_title_in_focus(assistant, deps):
+    out, _ = await _turn(assistant, "鬼滅の刃ってある？", "fu-total-ja")
+    kimetsu = out["items"][0]["mal_id"]
+    out, _ = await _turn(assistant, "全部で何巻？", "fu-total-ja")
+    assert [i["mal_id"] for i in out["items"]] == [kimetsu] and f"{deps.catalog.get(kimetsu).num_volumes}巻" in out["answer"]
+    await _turn(assistant, "got Slam Dunk?", "fu-over-en")
+    out, _ = await _turn(assistant, "is the series over?", "fu-over-en")
+    assert "finished" in out["answer"] and "Synopsis" not in out["answer"]

@@ -40,7 +40,7 @@ _FACTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("volumes", re.compile(r"\bhow many (?:volumes|vols|books|tankobon)\b|\bvolumes?\b|\bvolume count\b|\bhow long is\b|"
                            r"何巻|巻数|全何巻|何冊", re.I)),
     ("status", re.compile(r"\b(?:finished|complete[d]?|ongoing|still (?:running|publishing|going|out)|ended|concluded|"
-                          r"over yet|status)\b|\b(?:is|was) (?:it|that|this)(?: one)? (?:done|over)\b|完結|連載中|"
+                          r"over yet|status)\b|\b(?:is|was|has) (?:it|that|this|the (?:series|manga|story))(?: one)? (?:done|over|ended|wrapped up)\b|完結|連載中|"
                           r"終わ(?:った|って|り)|終了|最終巻", re.I)),
     ("stock", re.compile(r"\bin stock\b|\bstock\b|\bavailable\b|\bsold out\b|\bcopies\b|在庫|売り切れ|品切れ|入荷|(?:すぐ|今)(?:に)?買え", re.I)),
     ("synopsis", re.compile(r"\bwhat(?:'s| is) (?:it|this|that)(?: one)? about\b|\bplot\b|\bpremise\b|\bgist\b|"
