@@ -655,7 +655,7 @@ def _explain(item: CatalogItem, sources: Sequence[CatalogItem], co_liked: bool, 
                 text += f"。ご希望の{'・'.join(tag_label(t, 'ja') for t in asked)}にも当てはまります"
             return text + "。"
         names = " and ".join(titles)
-        text = f"Because you liked {names}"
+        text = f"For readers who like {names}"  # what the customer named or rated, never a claim they said so
         if co_liked:
             text += f": readers who rated {names} highly also rated this highly"
         if shared:
