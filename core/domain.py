@@ -134,3 +134,13 @@ class PolicyPassage:
     """Countries the question names that this section's closed list excludes (as written: "Russia")."""
     listed: tuple[str, ...] = ()
     """Countries the question names that this section's list includes (as written: "Germany")."""
+
+    def to_dict(self) -> dict:
+        """The tool artifact's shape: {doc, heading, text, score (4 decimals)}, plus ``not_listed`` / ``listed``
+        (lists of names) when set."""
+        out = {"doc": self.doc, "heading": self.heading, "text": self.text, "score": round(self.score, 4)}
+        if self.not_listed:
+            out["not_listed"] = list(self.not_listed)
+        if self.listed:
+            out["listed"] = list(self.listed)
+        return out

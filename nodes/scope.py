@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 
 from tools.backends.models.followups import fact_question
 from tools.backends.models.local_router import has_recommend_cue
-from tools.backends.models.text_rules import find_order_id
+from tools.backends.models.text_rules import find_order_id, order_action
 from tools.backends.policies import COUNTRY_GROUPS, mentioned_entities
 
 __all__ = ["STORE_CUE", "catalog_scope", "has_store_cue"]
@@ -52,7 +52,7 @@ STORE_CUE = re.compile(
 
 POLICY_CUE = re.compile(
     r"\b(?:pay|paying|payments?|paid|credit cards?|debit cards?|paypal|apple pay|google pay|line pay|cash on delivery|"
-    r"ship|shipping|shipped to|postage|delivery fees?|refunds?|return policy|returns|return (?:window|period|deadline)|accounts?|passwords?|log ?in|"
+    r"ship|shipping|shipped to|postage|delivery fees?|refunds?|return policy|returns|accounts?|passwords?|log ?in|"
     r"invoices?|receipts?|gift wrap\w*|coupons?|points?|membership|customs|duties|tax)\b|"
     r"支払|決済|払え|払い|カード|送料|発送|配送料|海外|返品|返金|アカウント|パスワード|ログイン|領収書|ギフト|ポイント|クーポン|関税",
     re.I)
@@ -63,11 +63,11 @@ POLICY_ASK = re.compile(r"\byour (?:return|refund|shipping|delivery|cancellation
                          r"返品(?:できる)?(?:期間|期限|ポリシー|規定|条件)|返金(?:ポリシー|規定)|キャンセル(?:ポリシー|規定)", re.I)
 """Asks about the store's rules ("what's your return window?", "返品できる期間は？"), not about one order."""
 
-ORDER_ASK = re.compile(r"\bcancel|\bcall (?:it|that|this(?: one)?|the order) off\b|"
-                       r"\b(?:return|refund|send back) (?:it|this|that|them|my|the)\b|\bsend (?:it|them) back\b|"
+ORDER_ASK = re.compile(r"\b(?:return|refund|send back) (?:it|this|that|them|my|the)\b|\bsend (?:it|them) back\b|"
                        r"\bwhere(?:'s| is| are) my (?:stuff|things|package|parcel|order|delivery|books?|manga)\b|"
-                       r"キャンセル|取り消|取消|返品|返金", re.I)
-"""An order request whatever else the message names: cancel, return or refund something, or where my parcel is."""
+                       r"返品|返金", re.I)
+"""Besides a cancellation (``text_rules.order_action``), an order request whatever else the message names: return
+or refund something, or where my parcel is."""
 _HOW_TO = re.compile(r"\bhow (?:do|can|could|would) (?:i|we|you)\b|\b(?:fee|fees|cost|window|deadline|period|policy)\b|"
                      r"送料|手数料|期間|期限|方法|ポリシー|どうやって|どうすれば", re.I)
 """Asks how the store's rules work ("how do I cancel?", "返品の送料は？"): a policy question, not an order request."""
@@ -97,7 +97,8 @@ def catalog_scope(intents: Sequence[str], linked: Mapping[str, Any] | Any, text:
     becomes ``recommend``; a lone ``out_of_scope`` about a store-policy topic (``POLICY_CUE``: payment, shipping,
     returns, account) becomes ``faq``, so does a lone ``search`` or ``out_of_scope`` asking about the store's rules
     (``POLICY_ASK``: "what's your return window?"). A lone ``search``, ``chitchat`` or ``out_of_scope`` asking to
-    cancel or return something or where a parcel is (``ORDER_ASK``: "cancel the One Piece one") is ``order``, and so
+    cancel (``text_rules.order_action``) or return something or where a parcel is (``ORDER_ASK``: "cancel the One
+    Piece one") is ``order``, and so
     does a lone ``order`` naming a country and no order id ("can I order
     from Kenya?"). Else ``intents`` unchanged. A message with several intents is left alone.
     """
@@ -108,7 +109,8 @@ def catalog_scope(intents: Sequence[str], linked: Mapping[str, Any] | Any, text:
     else:
         has_entity, author = bool(getattr(linked, "has_entity", False)), getattr(linked, "author_request", None)
         named = bool(getattr(linked, "named_titles", None))
-    if (intents in (["search"], ["chitchat"], ["out_of_scope"]) and ORDER_ASK.search(text)
+    if (intents in (["search"], ["chitchat"], ["out_of_scope"])
+            and (order_action(text) == "cancel" or ORDER_ASK.search(text))
             and not POLICY_ASK.search(text) and not _HOW_TO.search(text)
             and not (mentioned_entities(text) & COUNTRY_GROUPS)):
         return ["order"]  # "cancel the One Piece one", "cancel it please", "where's my stuff?"

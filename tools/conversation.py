@@ -34,9 +34,7 @@ def make_conversation_tools(deps: Deps) -> list[BaseTool]:
         """Look up the store's policies and account help for a question."""
         locale = (runtime.state or {}).get("locale", "en")
         passages = deps.policies.retrieve(query, k=2, locale=locale)
-        views = [{"doc": p.doc, "heading": p.heading, "text": p.text, "score": round(p.score, 4),
-                  **({"not_listed": list(p.not_listed)} if p.not_listed else {}),
-                  **({"listed": list(p.listed)} if p.listed else {})} for p in passages]
+        views = [p.to_dict() for p in passages]
         content = "\n\n".join(f"## {p['heading']}\n{p['text']}" for p in views) or "no matching policy"
         return content, {"kind": "policy", "query": query, "passages": views}
 

@@ -154,9 +154,7 @@ async def test_a_yes_or_no_country_question_is_answered_yes_or_no_first(kb, quer
     from core.ports import WriteTask
     from tools.backends.models.templates import render
 
-    passages = [{"doc": p.doc, "heading": p.heading, "text": p.text, "score": p.score, "not_listed": list(p.not_listed),
-                 "listed": list(p.listed)}
-                for p in kb.retrieve(query, locale=locale)]
+    passages = [p.to_dict() for p in kb.retrieve(query, locale=locale)]
     answer = render(WriteTask(agent="conversation", intent="faq", request=query, locale=locale,
                               evidence=[{"kind": "policy", "query": query, "passages": passages}]))
     assert answer.startswith(lead), answer
@@ -175,8 +173,7 @@ async def test_the_local_writer_answers_from_the_kb_and_the_local_critic_accepts
     from tools.backends.models.local_critic import LocalCritic
     from tools.backends.models.local_writer import LocalTemplateWriter
 
-    passages = [{"doc": p.doc, "heading": p.heading, "text": p.text, "score": p.score}
-                for p in kb.retrieve(query, locale=locale)]
+    passages = [p.to_dict() for p in kb.retrieve(query, locale=locale)]
     ev = [{"kind": "policy", "query": query, "passages": passages}]
     task = WriteTask(agent="conversation", intent="faq", request=query, locale=locale, evidence=ev)
     answer = (await LocalTemplateWriter().ainvoke(writer_messages(task))).content
