@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "eval" / "conversations"
-SPLITS = ("dev", "test")
+SPLITS = ("dev", "test", "test2")
 CHECK_KINDS = ("intent", "item", "order", "fact", "lang", "never", "only", "interrupt")
 """Check kinds, in report order. ``intent``: the turn's intents are non-empty and all among the listed labels;
 ``item``: a mal_id (or any of a list; or ``{"ordinal": k}``, the k-th title of the last list shown; or

@@ -32,6 +32,8 @@ from bench.eval_routing import _figures, _prf
 from core.ports import INTENTS
 
 FRESH_DIR = pathlib.Path(__file__).resolve().parent.parent / "data" / "eval" / "fresh"
+FRESH_BATCHES = {1: FRESH_DIR, 2: FRESH_DIR.parent / "fresh2"}
+"""Item batches by number: each was written for one change and is read once, at its end (README of each)."""
 K = 10
 
 

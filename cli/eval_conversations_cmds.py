@@ -14,7 +14,7 @@ def register(app: typer.Typer, eval_app: typer.Typer, bench_app: typer.Typer) ->
 
     @eval_app.command("conversations")
     def eval_conversations(
-        split: Annotated[str, typer.Option(help="dev | test (test: read once, at the end of a change).")] = "dev",
+        split: Annotated[str, typer.Option(help="dev | test | test2 (test splits: each read once, at the end of a change; test2 is hand-written).")] = "dev",
         sample: Annotated[int | None, typer.Option(min=1, help="Run a seeded sample of N conversations.")] = None,
         seed: Annotated[int, typer.Option(help="Seed of the sample.")] = 0,
         json_out: Annotated[pathlib.Path | None, typer.Option("--json-out", help="Also write the figures (and the dev "

@@ -23,6 +23,17 @@ def test_both_splits_are_well_formed_and_share_no_phrasing():
     assert {c["lang"] for c in dev} == {c["lang"] for c in test} == {"en", "ja"}
 
 
+def test_the_hand_written_split_is_well_formed_and_new():
+    test2 = load_split("test2")
+    assert len(test2) >= 60 and {c["lang"] for c in test2} == {"en", "ja"}
+    for conv in test2:
+        for turn in conv["turns"]:
+            assert set(turn["checks"]) <= set(CHECK_KINDS) and "intent" in turn["checks"], (conv["id"], turn)
+    earlier = {t["text"] for split in ("dev", "test") for c in load_split(split) for t in c["turns"]}
+    repeated = {t["text"] for c in test2 for t in c["turns"]} & earlier
+    assert repeated <= {"はい、お願いします"}, repeated  # only a bare confirmation recurs
+
+
 async def test_a_wrong_expectation_fails_its_check(shared, tmp_path):
     conv = {"id": "probe", "lang": "en", "user_id": "u_ben", "turns": [
         {"text": "do you have Vagabond?", "checks": {"intent": ["search"], "item": 656, "only": [656], "lang": "en"}},

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from bench.eval_fresh import FRESH_DIR, RoutingItem, SearchItem, load_items, routing_figures, search_figures
+import pytest
+
+from bench.eval_fresh import FRESH_BATCHES, RoutingItem, SearchItem, load_items, routing_figures, search_figures
 from core.ports import INTENTS
 from tools.backends.catalog import load_catalog
 
 
-def test_fresh_items_are_well_formed_and_linked_to_the_catalog():
-    routing, search = load_items(FRESH_DIR)
-    assert len(routing) >= 150 and len(search) >= 100
+@pytest.mark.parametrize("batch", sorted(FRESH_BATCHES))
+def test_fresh_items_are_well_formed_and_linked_to_the_catalog(batch):
+    routing, search = load_items(FRESH_BATCHES[batch])
+    assert len(routing) >= 150 and len(search) >= 60
     assert {lab for it in routing for lab in it.labels} == set(INTENTS)
     assert {it.lang for it in routing} == {"en", "ja"} and {it.lang for it in search} == {"en", "ja"}
     catalog = load_catalog()
@@ -41,3 +44,8 @@ def test_search_figures_author_recall_precision_and_title_padding():
     assert a["recall@10"] == round(2 / 3, 4) and a["hit@1"] == 1.0 and a["precision"] == round(2 / 3, 4)
     assert t["recall@1"] == 0.0 and t["recall@10"] == 1.0 and t["items_listed"] == 2.0
     assert fig["en"]["title"]["n"] == 0 and fig["ja"]["author"]["n"] == 0
+
+
+def test_the_batches_share_no_text():
+    texts = [{it.text.lower() for it in load_items(d)[0] + load_items(d)[1]} for d in FRESH_BATCHES.values()]
+    assert not set.intersection(*texts)
