@@ -30,6 +30,9 @@ def test_references_and_order_ids():
     assert referenced_index("what about the second one?") == 1
     assert referenced_index("2つ目の詳細は？") == 1
     assert referenced_index("最後のは？") == -1
+    assert referenced_index("一番上の") == 0 and referenced_index("一番上のやつの作者は？") == 0  # the top of the list
+    assert referenced_index("一番下のは？") == -1 and referenced_index("一番最後のは？") == -1
+    assert referenced_index("一番人気の漫画は？") is None  # "most popular", not a position
     assert referenced_index("hello there") is None
     assert is_backreference("yes, cancel it")
     assert not is_backreference("Do you have Berserk?")

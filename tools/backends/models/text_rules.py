@@ -12,7 +12,7 @@ _ORDINAL_EN = re.compile(r"\b(first|1st|second|2nd|third|3rd|fourth|4th|fifth|5t
                          r"(?:\s+(?:one|title|manga|pick|result))?", re.I)
 _NUMBERED_EN = re.compile(r"(?:\bnumber|\bno\.|#)\s*([1-5]|one|two|three|four|five)\b", re.I)
 _NUMBER_WORDS = {"1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "one": 0, "two": 1, "three": 2, "four": 3, "five": 4}
-_ORDINAL_JA = re.compile(r"(?:([1-5１-５一二三四五])(?:つ目|番目|個目|番(?=の|を|は|$))|(最初|最後)の)")
+_ORDINAL_JA = re.compile(r"(?:([1-5１-５一二三四五])(?:つ目|番目|個目|番(?=の|を|は|$))|(?:一番)?(最初|最後)の|一番(上|下)の)")
 _JA_NUM = {"1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "１": 0, "２": 1, "３": 2, "４": 3, "５": 4,
            "一": 0, "二": 1, "三": 2, "四": 3, "五": 4}
 _BACKREF = re.compile(r"\b(that one|this one|that|it|them|those)\b|それ|あれ|その", re.I)
@@ -48,7 +48,7 @@ def clean_search_query(text: str) -> str:
 
 def referenced_index(text: str) -> int | None:
     """Position (0-based; -1 = last) of an item the customer points back to ("the second one", "the top one",
-    "number two", "#2", "2つ目"), else None."""
+    "number two", "#2", "2つ目", "一番上の"), else None."""
     m = _ORDINAL_EN.search(text)
     if m:
         return _ORDINALS_EN[m.group(1).lower()]
@@ -59,7 +59,7 @@ def referenced_index(text: str) -> int | None:
     if m:
         if m.group(1):
             return _JA_NUM[m.group(1)]
-        return 0 if m.group(2) == "最初" else -1
+        return 0 if (m.group(2) or m.group(3)) in ("最初", "上") else -1  # 一番上 = the list's top, 一番下 = its bottom
     return None
 
 
