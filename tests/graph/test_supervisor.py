@@ -125,3 +125,14 @@ async def test_cancelling_an_order_already_cancelled_says_it_is_already_cancelle
     assert out["interrupt"] is None and f"Order {oid} is already cancelled." in out["answer"]
     ja = await assistant.turn(f"{oid}をキャンセルして", user_id="u_ben")
     assert f"注文 {oid} はすでに" in ja["answer"]
+
+
+@pytest.mark.parametrize("text,seeds", [("something like Monster and Pluto please", {"Monster", "Pluto"}),
+                                        ("Monster と Pluto みたいな漫画ある？", {"Monster", "Pluto"})])
+async def test_two_seed_titles_are_one_recommendation_not_a_search(assistant, text, seeds):
+    """The second title of "like X and Y" is a seed, not a search request, even where the router alone reads
+    the clause "Pluto please" as a search (Pluto is also an English word): the entity linker knows the title."""
+    out = await assistant.turn(text, user_id="u_test")
+    assert out["intents"] == ["recommend"]
+    listed = {i.get("title_en") or i.get("title") for i in out["items"]}
+    assert out["items"] and not listed & seeds

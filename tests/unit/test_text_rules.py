@@ -52,6 +52,9 @@ def test_order_action(text, action):
 def test_liked_titles_and_clauses():
     assert liked_titles("I liked Berserk and Vagabond, what next?") == ["Berserk", "Vagabond"]
     assert liked_titles("ベルセルクみたいな漫画") == ["ベルセルク"]
+    assert liked_titles("Monster と Pluto みたいな漫画ある？") == ["Monster", "Pluto"]  # two seeds, as "X and Y"
+    assert liked_titles("MonsterとPlutoみたいな") == ["Monster", "Pluto"]
+    assert liked_titles("となりの怪物くんみたいな") == ["となりの怪物くん"]  # a と inside a Japanese title stays
     assert split_clauses("Do you have Naruto vol 1? Also where is my order MA-10002") == [
         "Do you have Naruto vol 1", "where is my order MA-10002"]
     assert split_clauses("ワンピースの1巻ありますか。それと送料はいくらですか") == ["ワンピースの1巻ありますか", "送料はいくらですか"]

@@ -93,10 +93,15 @@ _LIKE_EN = re.compile(r"(?:similar to|something like|stuff like|in the vein of|a
 _LIKE_JA = re.compile(r"[「『]?([^「」『』、。,]+?)[」』]?(?:みたいな|のような|に似た|っぽい|が好き|が面白かった|を読んだ|にハマった)")
 
 
+_JA_SEEDS_SPLIT = re.compile(r"\s+[とや]\s*|\s*[とや]\s+|(?<=[A-Za-z0-9!?.])[とや](?=[A-Za-z0-9])")
+"""Where a Japanese "XとYみたいな" names two titles: と/や next to a space or between Latin-script titles (a と
+inside a Japanese title, となりの怪物くん, is not a boundary)."""
+
+
 def liked_titles(text: str) -> list[str]:
     """Titles the customer names as liked ("I liked Berserk", "something like Monster", "ベルセルクみたいな")."""
     out = [t.strip(" \"'“”「」") for m in _LIKE_EN.finditer(text) for t in re.split(r"\s+and\s+|\s*,\s*", m.group(1))]
-    out += [m.group(1).strip() for m in _LIKE_JA.finditer(text)]
+    out += [t.strip() for m in _LIKE_JA.finditer(text) for t in _JA_SEEDS_SPLIT.split(m.group(1))]
     bad = {"it", "that", "this", "them", "manga", "a manga", "something", "anything", "to read", "reading"}
     return [t for t in dict.fromkeys(out) if t and t.lower() not in bad and len(t) <= 80]
 
