@@ -14,8 +14,13 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 EncoderName = Literal["e5", "none"]
-"""A sentence encoder setting (router, search): ``e5`` (multilingual-e5-small, the default) or ``none`` (lexical only)."""
+"""The search index's sentence encoder setting: ``e5`` (multilingual-e5-small, the default) or ``none`` (lexical only)."""
 ENCODER_NAMES: tuple[str, ...] = get_args(EncoderName)
+
+RouterEncoderName = Literal["use", "e5", "none"]
+"""The local router's sentence encoder setting: ``use`` (USE-multilingual v3, the default), ``e5``
+(multilingual-e5-small) or ``none`` (lexical only)."""
+ROUTER_ENCODER_NAMES: tuple[str, ...] = get_args(RouterEncoderName)
 
 class Settings(BaseSettings):
     """Every tunable of MangaAssist, read from ``MANGAASSIST_*`` environment variables.
@@ -30,7 +35,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path.home() / ".local" / "share" / "mangaassist", description="Where SQLite checkpoints, orders and trained models live.")
     model_dir: Path = Field(Path.home() / ".cache" / "mangaassist", description="Cache of the built search index and recommender (and of a router fitted locally when the shipped one in data/models does not apply), keyed by a hash of their inputs; shared by runs and tests.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("WARNING", description="Log level of CLI commands (stderr); INFO shows start-up stage timings. `serve` has its own --log-level.")
-    router_encoder: EncoderName = Field("e5", description="Sentence encoder of the local router: 'e5' (multilingual-e5-small, bundled; routing test macro-F1 0.956, out_of_scope recall 0.971; ships pre-fitted in data/models, a local fit embeds the training set once, ~7 min on 2 cores) or 'none' (lexical only: 0.916, fits in ~20 s). docs/routing.md.")
+    router_encoder: RouterEncoderName = Field("use", description="Sentence encoder of the local router: 'use' (USE-multilingual v3, bundled, ~2-3 ms CPU a message; ships pre-fitted in data/models, a local fit embeds the training set once, ~2-3 min on 2 cores), 'e5' (multilingual-e5-small, bundled, ~17-24 ms a message, a local fit ~7 min) or 'none' (lexical only, fits in ~20 s). Figures per encoder in docs/routing.md.")
     shipped_data_dir: Path = Field(PROJECT_ROOT / "data", description="Read-only shipped data (catalog, ratings, intents, policies).")
     database_url: str | None = Field(None, validation_alias=AliasChoices("DATABASE_URL", "MANGAASSIST_DATABASE_URL"), description="postgresql://... ; switches checkpoints, store and orders to Postgres.")
     redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL", "MANGAASSIST_REDIS_URL"), description="redis://... ; switches the cache (and server fan-out) to Redis.")
@@ -106,7 +111,7 @@ def env_var_names(field: str) -> list[str]:
 
 def describe_settings_error(exc: ValidationError) -> str:
     """One line per invalid setting, naming the environment variable, the value given and what is accepted, e.g.
-    ``MANGAASSIST_ROUTER_ENCODER='bert': Input should be 'e5' or 'none'`` (from pydantic's own messages)."""
+    ``MANGAASSIST_ROUTER_ENCODER='bert': Input should be 'use', 'e5' or 'none'`` (from pydantic's own messages)."""
     lines = []
     for err in exc.errors(include_url=False):
         field = str(err["loc"][0]) if err["loc"] else ""

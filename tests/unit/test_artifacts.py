@@ -134,7 +134,7 @@ def test_a_fresh_model_dir_loads_the_shipped_router_without_fitting(tmp_path):
     shutil.copy(SHIPPED_DIR / manifest["router"]["file"], copy)
     (copy / "manifest.json").write_text(json.dumps(manifest))
     model_dir = tmp_path / "fresh"
-    router = LocalRouter.load_or_train(model_dir, "e5", shipped=ShippedArtifacts(copy))
+    router = LocalRouter.load_or_train(model_dir, manifest["router"]["encoder"], shipped=ShippedArtifacts(copy))
     assert isinstance(router, LocalRouter)
     assert not model_dir.exists()  # nothing was fitted or written
     assert router.route("Do you have Berserk?").intents[0] == "search"

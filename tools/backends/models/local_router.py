@@ -5,8 +5,9 @@ and word 1-2-grams of the message with catalog titles and author names masked (`
 (``TitleSimilarity``: cosine of the raw message to its nearest catalog title in char 2-4-gram TF-IDF space,
 so a mistyped bare title such as "vinland sgaa" reads as a catalog request), one binary *cue* feature
 per label (``INTENT_CUES``: domain vocabulary such as manager/human/責任者 for handoff) and, by default, a
-multilingual sentence embedding of the masked message (``encoder.SentenceEncoder``: multilingual-e5-small,
-384 dimensions, centred on the training mean and re-normalised), which relates phrasings that share no
+multilingual sentence embedding of the masked message (``settings.router_encoder``: by default
+``encoder.UseEncoder``, USE-multilingual v3, 512 dimensions; or ``encoder.SentenceEncoder``, multilingual-e5-small,
+384 dimensions; centred on the training mean and re-normalised), which relates phrasings that share no
 words and gives Japanese a semantic signal (test macro-F1 0.914 → 0.942, Japanese 0.767 → 0.836, before the clause_min gate below). Estimator: one
 ``SGDClassifier(loss="log_loss")`` per label (one-vs-rest; each score is a logistic probability in 0-1,
 independent of the other labels), and, with the encoder, a one-hidden-layer ``MLPClassifier`` (256 ReLU
@@ -28,10 +29,10 @@ Training data: tools/backends/router_data.py (CLINC150 + Bitext mapped to our la
 catalog-derived requests). The fitted model is cached as a pickle under a file name keyed by a hash
 of the training inputs, ``MODEL_VERSION`` and the encoder; a fit costs 13-21 s of CPU without the encoder
 (features + catalog signal about half of it, seven SGD fits 3-8 s, dev tuning ~2-3 s), plus ~3 s to build
-the dataset, plus, with the encoder, ~6 minutes on 2 cores to embed ~44k unique training and dev texts the
-first time (kept in an ``EmbeddingCache`` beside the model, so a refit embeds only new texts) and ~45 s for
-the MLP; loading takes about 0.3-1.3 s. Routing one message alone: p50 15 ms, p99 40 ms with the encoder
-(the message and each clause embedded), ~4-8 ms without.
+the dataset, plus, with an encoder, the first embedding of ~34k unique training and dev texts (USE ~35 s, e5
+~6 minutes on 2 cores; kept in an ``EmbeddingCache`` beside the model, so a refit embeds only new texts) and
+~45 s for the MLP; loading takes about 0.3-1.3 s. Routing one message alone (the message and each clause
+embedded): p50 ~8 ms, p99 ~12 ms with USE, p50 ~18 ms, p99 ~50 ms with e5, ~4-8 ms without (docs/routing.md).
 """
 
 from __future__ import annotations
@@ -56,12 +57,12 @@ from sklearn.pipeline import FeatureUnion
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from core.ports import INTENTS, RouterDecision
-from core.settings import ENCODER_NAMES, EncoderName, Settings
+from core.settings import ROUTER_ENCODER_NAMES, RouterEncoderName, Settings
 from tools.backends import router_data
 from tools.backends.catalog import InMemoryCatalog, load_catalog
 from tools.backends.fit_cache import dump_pickle_atomic
 from tools.backends.models.artifacts import ShippedArtifacts
-from tools.backends.models.encoder import EmbeddingCache, Progress, SentenceEncoder, embedding_progress
+from tools.backends.models.encoder import EmbeddingCache, Encoder, Progress, embedding_progress, make_encoder
 from tools.backends.query import LongestMatch
 
 log = logging.getLogger(__name__)
@@ -189,12 +190,13 @@ def split_clauses(text: str) -> list[str]:
     return parts
 
 
-_ENTITY_ONLY = re.compile(r"^(?:qqtitleqq|qqauthorqq|and|or|&|と|や|[\s,、.!?！？。])*$", re.IGNORECASE)
+_ENTITY_ONLY = re.compile(r"^(?:qqtitleqq|qqauthorqq|and|or|&|と|や|please|pls|thanks|でお願いします|お願いします|を?ください"
+                          r"|[\s,、.!?！？。])*$", re.IGNORECASE)
 
 
 def is_entity_only(clause: str) -> bool:
-    """True when a title-masked clause holds nothing but title/author marks and coordinators ("qqtitleqq",
-    "qqtitleqq と qqtitleqq"): the second object of the previous clause's verb ("something like X and Y"),
+    """True when a title-masked clause holds nothing but title/author marks, coordinators and a courtesy word
+    ("qqtitleqq", "qqtitleqq と qqtitleqq", "qqtitleqq please"): the second object of the previous clause's verb ("something like X and Y"),
     not a request of its own, so it must not add a label (a bare title alone reads as a search)."""
     return bool(_ENTITY_ONLY.match(clause))
 
@@ -456,7 +458,7 @@ class LocalRouter:
                  models: Sequence[SGDClassifier], thresholds: np.ndarray | float = 0.5,
                  clause_thresholds: np.ndarray | float = 0.5, cue_rule: bool = True,
                  use_similarity: bool = True, report: TrainReport | None = None,
-                 encoder: SentenceEncoder | None = None, encoder_mean: np.ndarray | None = None,
+                 encoder: Encoder | None = None, encoder_mean: np.ndarray | None = None,
                  encoder_weight: float = 1.0, clause_min: np.ndarray | float = 0.0):
         self.clause_min = np.broadcast_to(np.asarray(clause_min, dtype=np.float64), (len(INTENTS),)).copy()
         self.encoder = encoder
@@ -477,7 +479,7 @@ class LocalRouter:
     @classmethod
     def train(cls, dataset: router_data.RouterDataset, catalog: InMemoryCatalog | None = None,
               alpha: float = 1e-5, epochs: int = 15, cue_rule: bool = True, use_similarity: bool = True,
-              char_max: int = 150_000, seed: int = 0, encoder: SentenceEncoder | None = None,
+              char_max: int = 150_000, seed: int = 0, encoder: Encoder | None = None,
               encoder_weight: float = 1.0, embedding_cache: EmbeddingCache | None = None,
               progress: Progress | None = None, mlp_mix: float = 0.7, mlp_hidden: int = 256) -> LocalRouter:
         """Fit on ``dataset.train``; tune per-label thresholds on ``dataset.dev`` (if any) by F1.
@@ -557,13 +559,15 @@ class LocalRouter:
         return router
 
     @staticmethod
-    def cache_key(encoder: EncoderName = "e5") -> str:
-        """First 16 hex chars of SHA-256 over the training inputs, this module's source, MODEL_VERSION and the encoder."""
-        tag = MODEL_VERSION + (SentenceEncoder.name if encoder == "e5" else "lexical")
+    def cache_key(encoder: RouterEncoderName = "use") -> str:
+        """First 16 hex chars of SHA-256 over the training inputs, this module's source, MODEL_VERSION and the
+        encoder's model name. Raises ValueError for an unknown encoder name."""
+        model = make_encoder(encoder)
+        tag = MODEL_VERSION + (model.name if model is not None else "lexical")
         return router_data.data_fingerprint(tag + pathlib.Path(__file__).read_text(encoding="utf-8"))[:16]
 
     @classmethod
-    def cache_path(cls, cache_dir: pathlib.Path, encoder: EncoderName = "e5") -> pathlib.Path:
+    def cache_path(cls, cache_dir: pathlib.Path, encoder: RouterEncoderName = "use") -> pathlib.Path:
         """``<cache_dir>/local_router-<cache_key>.pkl``: where ``load_or_train`` keeps the fitted router.
 
         A plain pickle (protocol 5, ~14 MB): the C unpickler loads it in ~0.1 s, where ``joblib.load`` (a
@@ -576,20 +580,20 @@ class LocalRouter:
         return cls.load_or_train(settings.model_dir, settings.router_encoder)
 
     @classmethod
-    def load_or_train(cls, cache_dir: pathlib.Path, encoder: EncoderName = "e5",
+    def load_or_train(cls, cache_dir: pathlib.Path, encoder: RouterEncoderName = "use",
                       shipped: ShippedArtifacts | None = None) -> LocalRouter:
         """Load ``<cache_dir>/local_router-<cache_key>.pkl``, else the router shipped in ``shipped`` (data/models,
         built by ``mangaassist train``) when its key, encoder and scikit-learn minor version match; if neither
         fits, build the dataset, train and save atomically into ``cache_dir``.
 
         ``cache_dir`` is normally ``core.settings.get_settings().model_dir`` (shared by runs and tests, so a
-        clean machine trains once). ``encoder`` is ``settings.router_encoder``: "e5" (default; the first fit
-        embeds the training texts, ~7 minutes on 2 cores, with a progress bar on a terminal and a log line per
-        10 % otherwise) or "none". Older cached versions in ``cache_dir`` are left in place (a few MB each).
+        clean machine trains once). ``encoder`` is ``settings.router_encoder``: "use" (default) or "e5" (the
+        first fit embeds the training texts, ~2-3 minutes on 2 cores with USE, ~7 with e5, with a progress bar on
+        a terminal and a log line per 10 % otherwise) or "none". Older cached versions in ``cache_dir`` are left in place (a few MB each).
         Raises ValueError for another encoder name.
         """
-        if encoder not in ENCODER_NAMES:
-            raise ValueError(f"unknown router encoder {encoder!r}; expected one of {ENCODER_NAMES}")
+        if encoder not in ROUTER_ENCODER_NAMES:
+            raise ValueError(f"unknown router encoder {encoder!r}; expected one of {ROUTER_ENCODER_NAMES}")
         cache_dir = pathlib.Path(cache_dir)
         path = cls.cache_path(cache_dir, encoder)
         shipped = shipped or ShippedArtifacts()
@@ -600,10 +604,12 @@ class LocalRouter:
                     obj = pickle.load(fh)
                 if isinstance(obj, cls):
                     return obj
-        if encoder == "e5":
-            embeddings = EmbeddingCache(cache_dir)
-            with embedding_progress("Training the router: embedding the training utterances (once)") as progress:
-                router = cls.train(router_data.build_dataset(), encoder=SentenceEncoder(),
+        model = make_encoder(encoder)
+        if model is not None:
+            embeddings = EmbeddingCache(cache_dir, model_name=model.name)
+            with embedding_progress("Training the router: embedding the training utterances (once)",
+                                    seconds_per_text=0.001 if encoder == "use" else 0.009) as progress:
+                router = cls.train(router_data.build_dataset(), encoder=model,
                                    embedding_cache=embeddings, progress=progress)
             embeddings.save()
         else:
@@ -618,7 +624,7 @@ class LocalRouter:
     mlp_mix: float = 1.0
 
     def _embed(self, masked: Sequence[str]) -> np.ndarray:
-        """(n, 384) encoder columns: embedding − training mean, re-normalised, × ``encoder_weight``."""
+        """(n, encoder.dim) encoder columns: embedding − training mean, re-normalised, × ``encoder_weight``."""
         texts = [encoder_text(m) for m in masked]
         if self._lookup is not None:
             E = np.stack([self._lookup[t] for t in texts]) if texts else np.zeros((0, self.encoder.dim), np.float32)
@@ -629,7 +635,7 @@ class LocalRouter:
         return (self.encoder_weight * E).astype(np.float32)
 
     def _dense_columns(self, masked: Sequence[str], raw: Sequence[str]) -> np.ndarray | None:
-        """(n, 6 + 384) float32: the catalog signal and cue columns, then the encoder columns (each part only
+        """(n, 6 + encoder.dim) float32: the catalog signal and cue columns, then the encoder columns (each part only
         when switched on; None when neither is)."""
         parts = []
         if self.use_similarity:
@@ -706,7 +712,7 @@ class LocalRouter:
     async def aroute(self, text: str, history: Sequence[str] = (), focus: Any = None) -> RouterDecision:
         """Async form of ``route`` for the Router protocol, run in a worker thread (``asyncio.to_thread``).
 
-        ``route`` is CPU-bound (~10-30 ms a message: title masking, TF-IDF, the sentence encoder, the
+        ``route`` is CPU-bound (~5-15 ms a message: title masking, TF-IDF, the sentence encoder, the
         classifiers; the encoder loads its model from disk on first use), so it never runs on the event loop:
         other requests keep being served meanwhile. ``history`` and ``focus`` are accepted but unused: this model
         classifies the message alone; the classify node resolves follow-ups against the dialogue state. Raises
