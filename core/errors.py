@@ -38,3 +38,18 @@ class UnknownThread(MangaAssistError):
 
 class BudgetExceeded(MangaAssistError):
     """A per-turn, per-session or per-user budget (time or USD) would be exceeded by the next call."""
+
+
+class AgentWiringError(ConfigurationError, ValueError):
+    """A registered agent (core/agents.py) lacks a piece the supervisor needs, found at graph build time.
+
+    ``agent`` is the agent's name and ``missing`` what it lacks, each one of "tools" (graphs/specialist.py
+    ``AGENT_TOOLS``, or factories that make none), "think policy" (``Deps.models.agents`` of the profile),
+    "prompt" (nodes/prompts.py ``AGENT_SYSTEM``), "writer template" (tools/backends/models/templates.py
+    ``AGENT_TEMPLATES``). A ValueError too, as build-time wiring errors were before.
+    """
+
+    def __init__(self, agent: str, missing: list[str] | tuple[str, ...], profile: str = ""):
+        where = f" (profile {profile!r})" if profile else ""
+        super().__init__(f"agent {agent!r} is registered but has no {' and no '.join(missing)}{where}")
+        self.agent, self.missing, self.profile = agent, tuple(missing), profile

@@ -10,16 +10,18 @@ from typing import Any, AsyncIterator, Literal, Mapping, Protocol, Sequence
 
 from pydantic import BaseModel, Field
 
+from core.agents import INTENTS as _INTENTS
+from core.agents import AgentName, Intent
 from core.domain import ActionResult, CatalogItem, Order, PolicyPassage, Recommendation, SearchHit
 
-Intent = Literal["search", "recommend", "order", "faq", "chitchat", "handoff", "out_of_scope"]
-INTENTS: tuple[str, ...] = ("search", "recommend", "order", "faq", "chitchat", "handoff", "out_of_scope")
-"""The router's label set; a message may carry several. ``search``: find a title, author, volume or facts about a
-work; ``recommend``: what to read next, personalised; ``order``: the customer's own orders (status, delivery,
-cancel, return, refund, invoice, payment problems); ``faq``: store policies and account help (shipping options and
-costs, payment methods, returns, cancellation fees, accounts, newsletter); ``chitchat``: greetings, thanks, small
-talk, questions about the assistant; ``handoff``: asks for a human, complaints; ``out_of_scope``: anything
-unrelated to a manga store (weather, banking, travel, cooking...)."""
+INTENTS: tuple[str, ...] = _INTENTS
+"""The router's label set (derived from the agent registry, core/agents.py); a message may carry several.
+``search``: find a title, author, volume or facts about a work; ``recommend``: what to read next, personalised;
+``order``: the customer's own orders (status, delivery, cancel, return, refund, invoice, payment problems);
+``faq``: store policies and account help (shipping options and costs, payment methods, returns, cancellation fees,
+accounts, newsletter); ``chitchat``: greetings, thanks, small talk, questions about the assistant; ``handoff``: asks
+for a human, complaints; ``out_of_scope``: anything unrelated to a manga store (weather, banking, travel,
+cooking...)."""
 
 
 class Catalog(Protocol):
@@ -129,7 +131,7 @@ class PlanStep(BaseModel):
     """One planner step: an agent to run with a sub-request, after the steps in ``depends_on``."""
 
     id: str
-    agent: Literal["search", "recommend", "order", "conversation"]
+    agent: AgentName
     request: str
     depends_on: list[str] = Field(default_factory=list)
 

@@ -26,6 +26,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphInterrupt
 from langgraph.runtime import Runtime
 
+from core.agents import REGISTRY, AgentRegistry
 from core.budget import TurnBudget, call_scope
 from core.context import Context
 from core.deps import Deps
@@ -33,8 +34,6 @@ from core.ports import Plan, PlanStep, RouterDecision
 from nodes.supervisor import BRANCH_FAILED_STEP
 
 graph_log = logging.getLogger("mangaassist.graph")
-
-INTENT_OF_AGENT = {"search": "search", "recommend": "recommend", "order": "order", "conversation": "faq"}
 
 STEP_FAILED = {
     "en": "I couldn't complete this part of your request: {request}",
@@ -107,21 +106,24 @@ def focus_from(deps_results: list[Mapping[str, Any]], base: Mapping[str, Any]) -
     return focus
 
 
-def make_plan(deps: Deps, specialists: Mapping[str, Any]):
+def make_plan(deps: Deps, specialists: Mapping[str, Any], registry: AgentRegistry = REGISTRY):
     """Node ``plan``: plan + execute a complex request; writes ``results`` (one per step, in plan order),
     ``intents``/``agents`` of the executed steps, ``plan`` (steps with status and ms), usage and timings.
 
-    ``specialists`` maps agent name → compiled specialist subgraph (compiled with ``checkpointer=False``).
+    ``specialists`` maps agent name → compiled specialist subgraph (compiled with ``checkpointer=False``). A step's
+    intent is its agent's only intent, else the first of the agent's intents the router finds in the step's
+    request, else the agent's ``plan_intent`` (``registry``, core/agents.py).
     """
     planner = deps.models.planner
     router = deps.models.router
     clause_router = getattr(router, "local", router)
 
     async def intent_for(step: PlanStep) -> str:
-        if step.agent != "conversation":
-            return INTENT_OF_AGENT[step.agent]
+        spec = registry[step.agent]
+        if len(spec.intents) == 1:
+            return spec.plan_intent
         d = await clause_router.aroute(step.request)
-        return next((i for i in d.intents if i in ("faq", "chitchat", "handoff", "out_of_scope")), "faq")
+        return next((i for i in d.intents if i in spec.intents), spec.plan_intent)
 
     async def plan(state: dict, runtime: Runtime[Context], config: RunnableConfig) -> dict:
         t0 = time.perf_counter()

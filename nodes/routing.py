@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import re
-from typing import Literal, Sequence
+from typing import Literal, Mapping, Sequence
 
+from core.agents import REGISTRY, AgentRegistry
 from core.ports import RouterDecision
 from tools.backends.models.text_rules import is_backreference, liked_titles, referenced_index
 
-AGENT_OF: dict[str, str] = {
-    "search": "search", "recommend": "recommend", "order": "order",
-    "faq": "conversation", "chitchat": "conversation", "handoff": "conversation", "out_of_scope": "conversation",
-}
-"""Intent label → specialist name (Conversation serves faq, chitchat, handoff, out_of_scope)."""
+AGENT_OF: Mapping[str, str] = REGISTRY.agent_of
+"""Intent label → specialist name (Conversation serves faq, chitchat, handoff, out_of_scope); from core/agents.py."""
 
-AGENT_NODES = ("search_agent", "recommend_agent", "order_agent", "conversation_agent")
+AGENT_NODES: tuple[str, ...] = REGISTRY.nodes
+"""The supervisor's specialist node names (``{agent}_agent``), registry order."""
 
 FOLLOW_UP_MAX_SCORE = 0.9
 """A back-referencing message follows the active specialist unless the router is at least this sure."""
@@ -22,24 +21,27 @@ LOW_CONFIDENCE = 0.45
 """Below this top score, a short message is treated as a follow-up of the active specialist."""
 
 
-def agent_node(intent: str) -> str:
-    """Node name of the specialist serving ``intent`` (e.g. 'faq' → 'conversation_agent')."""
-    return f"{AGENT_OF[intent]}_agent"
+def agent_node(intent: str, registry: AgentRegistry = REGISTRY) -> str:
+    """Node name of the specialist serving ``intent`` in ``registry`` (e.g. 'faq' → 'conversation_agent').
+
+    Raises KeyError for a label no registered agent serves."""
+    return registry.node(intent)
 
 
 def resolve_intents(decision: RouterDecision, text: str, active_intent: str | None,
-                    items_intent: str | None = None) -> list[str]:
+                    items_intent: str | None = None, registry: AgentRegistry = REGISTRY) -> list[str]:
     """The intents this turn serves, given the router's decision and the thread's active specialist.
 
     Follow-ups ("what about the second one?", "yes, cancel it", "それは？") return to the active
     specialist's intent unless the router confidently names another task (small talk never overrides a
     back-reference) — langgraph-swarm's active-agent idea. An ordinal ("the second one", "2つ目") points
-    at the last list of titles shown, so it goes to ``items_intent``, the specialist that showed it.
+    at the last list of titles shown, so it goes to ``items_intent``, the specialist that showed it. Which
+    intents can be returned to and which list titles are the ``registry``'s (``follow_ups``, ``lists_titles``).
     """
     top = max(decision.scores.values(), default=0.0) if decision.scores else 1.0
-    follow_able = active_intent in ("search", "recommend", "order")
+    follow_able = active_intent in registry.follow_up_intents
     small_talk = bool(decision.intents) and decision.intents[0] in ("chitchat", "out_of_scope")
-    if items_intent in ("search", "recommend") and referenced_index(text) is not None and (small_talk or top < FOLLOW_UP_MAX_SCORE):
+    if items_intent in registry.title_list_intents and referenced_index(text) is not None and (small_talk or top < FOLLOW_UP_MAX_SCORE):
         return [items_intent]
     if follow_able and is_backreference(text) and (small_talk or top < FOLLOW_UP_MAX_SCORE):
         return [active_intent]  # type: ignore[list-item]

@@ -6,13 +6,14 @@ import dataclasses
 import hashlib
 import json
 import time
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import BaseTool
 from langgraph.prebuilt import ToolNode
 from langgraph.runtime import Runtime
 
+from core.agents import REGISTRY, AgentRegistry
 from core.budget import RESERVE_MS, TurnBudget, call_scope, items_for, should_skip_reflection
 from core.context import Context
 from core.deps import Deps
@@ -134,12 +135,11 @@ def _orders(evidence: list[dict]) -> list[dict]:
     return list(out.values())
 
 
-CACHE_SCOPE: dict[str, str] = {"search": "shared", "recommend": "user", "faq": "shared", "chitchat": "shared",
-                               "out_of_scope": "shared"}
+CACHE_SCOPE: Mapping[str, str] = REGISTRY.cache_scope
 """Intent → who may be served a cached answer for it: ``shared`` (any customer: catalog facts and store policies,
 written from the request alone) or ``user`` (only the same authenticated customer: recommendations come from their
 orders and stored likes). Intents not listed (order, handoff) are never cached: their answers are about the
-customer's own orders and tickets."""
+customer's own orders and tickets. Derived from the agent registry (``AgentSpec.cacheable``/``per_user``)."""
 
 SIDE_EFFECT_EVIDENCE = frozenset({"escalation", "action"})
 """Evidence kinds that record what this turn just did (a ticket opened, an order changed): an answer about them
@@ -155,16 +155,18 @@ def _stable_focus(focus: dict) -> dict:
     return {k: ({kk: vv for kk, vv in v.items() if kk != "turn"} if isinstance(v, dict) else v) for k, v in focus.items()}
 
 
-def answer_cache_key(agent: str, state: dict, context: Any = None, evidence: Sequence[dict] = ()) -> str | None:
+def answer_cache_key(agent: str, state: dict, context: Any = None, evidence: Sequence[dict] = (),
+                     registry: AgentRegistry = REGISTRY) -> str | None:
     """Cache key of a written answer, or None when this answer must not be cached or served from cache.
 
     SHA-256 of everything the answer depends on: agent, intent, request, the whole message (liked titles are read
     from it), locale, focus (without its turn numbers), ``Context.search_k`` and — for ``user``-scoped intents (CACHE_SCOPE) — the
     authenticated ``Context.user_id`` (never anything from the chat text). None for intents outside CACHE_SCOPE
     and when ``evidence`` (this turn's tool results) records a side effect (SIDE_EFFECT_EVIDENCE). The cached
-    value carries its own evidence (see make_respond)."""
+    value carries its own evidence (see make_respond). Scopes are ``registry.cache_scope`` (CACHE_SCOPE for the
+    default registry)."""
     intent = state.get("intent", "")
-    scope = CACHE_SCOPE.get(intent)
+    scope = registry.cache_scope.get(intent)
     if scope is None or any(e.get("kind") in SIDE_EFFECT_EVIDENCE for e in evidence):
         return None
     user = str(getattr(context, "user_id", "anonymous") or "anonymous") if scope == "user" else None
@@ -178,7 +180,7 @@ ANSWER_TTL_S = 600
 """How long a remote writer's answer may be reused by the ``cached_answer`` degrade step (s)."""
 
 
-def make_respond(deps: Deps, agent: str):
+def make_respond(deps: Deps, agent: str, registry: AgentRegistry = REGISTRY):
     """Node: the writer role turns the evidence into the answer; emits one AgentResult to ``results``.
 
     Last degrade step: with a remote writer and less time left than it typically needs, an answer cached for
@@ -186,7 +188,7 @@ def make_respond(deps: Deps, agent: str):
     handoffs or any answer about a side effect) is used together with the evidence it was written from
     (``cached_answer``: items and the quality gate stay consistent with the text; facts may be up to the
     cache TTL old); otherwise the writer's chain falls to a smaller or the local template writer by itself.
-    Remote answers with a cache key are cached for ANSWER_TTL_S.
+    Remote answers with a cache key are cached for ANSWER_TTL_S. Cacheability comes from ``registry``.
     """
     writer = deps.models.writer
 
@@ -201,7 +203,7 @@ def make_respond(deps: Deps, agent: str):
                          history=[str(h) for h in (state.get("history") or [])][-4:], focus=focus_view(state.get("focus")))
         budget = branch_budget(state, runtime.context)
         writer_ms = expected_ms(writer)
-        key = answer_cache_key(agent, state, runtime.context, evidence) if writer_ms > 0 else None
+        key = answer_cache_key(agent, state, runtime.context, evidence, registry) if writer_ms > 0 else None
         text = None
         calls: list[dict] = []
         if key and budget.remaining_ms() - RESERVE_MS < writer_ms:

@@ -14,6 +14,7 @@ from langgraph.errors import NodeError
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
+from core.agents import REGISTRY, AgentRegistry
 from core.budget import TurnBudget, call_scope, now_ms
 from core.context import Context
 from core.deps import Deps
@@ -21,7 +22,7 @@ from core.lang import detect_locale
 from core.state import RESET
 from core.usage import add_totals, summarize
 from nodes.dialogue import focus_after_turn, focus_write, resolve_followup
-from nodes.routing import AGENT_NODES, AGENT_OF, agent_node, drop_subsumed, order_results, resolve_intents
+from nodes.routing import drop_subsumed, order_results, resolve_intents
 from nodes.scope import catalog_scope
 from tools.backends.models.text_rules import split_clauses
 
@@ -66,7 +67,7 @@ async def start_budget(deps: Deps, state: dict, runtime: Runtime[Context]) -> Tu
                             usd_left_user_day=s.usd_budget_user_day - user_spent)
 
 
-def make_classify(deps: Deps):
+def make_classify(deps: Deps, registry: AgentRegistry = REGISTRY):
     """Node: route the new message to one specialist or several in parallel (``Send`` fan-out), or a complex
     request (router flag + several clauses) to the ``plan`` node.
 
@@ -80,7 +81,8 @@ def make_classify(deps: Deps):
     store cue becomes ``out_of_scope``, and a lone ``recommend`` for an author's works with no suggestion cue
     becomes ``search`` (nodes/scope.catalog_scope). Each ``Send`` payload
     also carries ``fan_out`` (how many branches this turn runs), read only by the branch error handler
-    (make_branch_failed).
+    (make_branch_failed). Intents map to agents and their nodes through ``registry`` (core/agents.py); the node
+    may go to any registered agent's node or ``plan`` (its ``destinations``).
     """
     router = deps.models.router
     clause_router = getattr(router, "local", router)
@@ -98,7 +100,7 @@ def make_classify(deps: Deps):
         with call_scope(budget) as scope:
             decision = await router.aroute(text, history, state.get("focus") or {})
         focus = state.get("focus") or {}
-        intents = resolve_intents(decision, text, state.get("active_agent"), focus.get("items_intent"))
+        intents = resolve_intents(decision, text, state.get("active_agent"), focus.get("items_intent"), registry)
         linked = await asyncio.to_thread(deps.linker.link, text) if deps.linker is not None else None
         followup = resolve_followup(text, focus, linked)  # no entity of its own + a focus of its kind → the owner
         if followup is not None:
@@ -124,18 +126,18 @@ def make_classify(deps: Deps):
         payload = {"message": text, "locale": locale, "history": history[-4:], "focus": branch_focus,
                    "max_reflections": ctx.max_reflections, "budget": branch_budget}
         update = {"locale": locale, "intents": intents, "scores": decision.scores,
-                  "agents": list(dict.fromkeys(AGENT_OF[i] for i in intents)), "results": [RESET],
+                  "agents": list(dict.fromkeys(registry.agent_of[i] for i in intents)), "results": [RESET],
                   "turn": 1, "timings_ms": {"classify": round((time.perf_counter() - t0) * 1000, 2)},
                   "budget": budget_state, "usage_calls": [RESET, *scope.meter.calls],
                   "degraded": [RESET, *budget.degraded], "turn_started": budget.deadline_epoch_ms - budget.latency_budget_ms}
         if followup is None and decision.complex and len(split_clauses(text)) > 1:
             return Command(goto="plan", update=update)
-        sends = [Send(agent_node(i), {**payload, "agent": AGENT_OF[i], "intent": i, "request": requests[i],
+        sends = [Send(registry.node(i), {**payload, "agent": registry.agent_of[i], "intent": i, "request": requests[i],
                                       "fan_out": len(intents)})
                  for i in intents]
         return Command(goto=sends, update=update)
 
-    classify.destinations = (*AGENT_NODES, "plan")  # type: ignore[attr-defined]
+    classify.destinations = (*registry.nodes, "plan")  # type: ignore[attr-defined]
     return classify
 
 
@@ -164,6 +166,12 @@ BRANCH_FAILED: dict[str, dict[str, str]] = {
 """What the customer reads in place of a specialist's part of the answer when that specialist failed (locale →
 agent → text). States no fact, so the quality gate has nothing to check against evidence."""
 
+BRANCH_FAILED_ANY: dict[str, str] = {
+    "en": "Sorry — a problem on our side stopped me from answering part of your message. Please ask again in a moment.",
+    "ja": "申し訳ありません。システムの問題により、ご質問の一部にお答えできませんでした。少し時間をおいて、もう一度お尋ねください。",
+}
+"""BRANCH_FAILED's text (locale → text) for an agent it has no own wording for."""
+
 BRANCH_FAILED_STEP = "specialist_failed"
 """Degrade step recorded for a turn in which a specialist branch failed and was answered with BRANCH_FAILED."""
 
@@ -173,9 +181,10 @@ def make_branch_failed(agent: str):
     failing branch of a multi-intent turn.
 
     When the failed ``Send`` was one of several (``fan_out`` > 1) the other branches keep their answers: this
-    branch contributes one AgentResult whose answer is BRANCH_FAILED in the customer's locale, with no items,
-    orders or evidence, and degrade step ``specialist_failed`` (so the turn's ``budget_report.degraded`` and
-    the ``mangaassist_budget_degradations_total{step="specialist_failed"}`` series record it); the error is
+    branch contributes one AgentResult whose answer is BRANCH_FAILED (BRANCH_FAILED_ANY for an agent without its
+    own wording) in the customer's locale, with no items, orders or evidence, and degrade step
+    ``specialist_failed`` (so the turn's ``budget_report.degraded`` and the
+    ``mangaassist_budget_degradations_total{step="specialist_failed"}`` series record it); the error is
     logged at ERROR with its traceback on ``mangaassist.graph`` (fields thread_id, node, agent, intent,
     outcome="degraded", error = exception type). A single-branch turn has nothing else to keep: the original
     exception is re-raised and fails the turn as before. Interrupts never reach the handler (LangGraph routes
@@ -193,7 +202,8 @@ def make_branch_failed(agent: str):
                         extra={"thread_id": thread_id, "node": error.node, "kind": "branch", "agent": agent,
                                "intent": state.get("intent", ""), "outcome": "degraded",
                                "error": type(exc).__name__})
-        result = {"agent": agent, "intent": state.get("intent", ""), "answer": BRANCH_FAILED[locale][agent],
+        answer = BRANCH_FAILED[locale].get(agent) or BRANCH_FAILED_ANY[locale]
+        result = {"agent": agent, "intent": state.get("intent", ""), "answer": answer,
                   "items": [], "orders": [], "evidence": [], "escalation_id": None, "focus_order_id": None,
                   "ms": 0.0, "calls": [], "degraded": [BRANCH_FAILED_STEP]}
         return Command(goto="merge", update={"results": [result]})

@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import Any, Callable
 
 from core.lang import detect_locale
 from core.ports import Critique
@@ -424,6 +424,66 @@ class _Evidence:
         return bool(f) and f in self.folded
 
 
+# ---- reflect: one evidence rule per agent ---------------------------------------------------------------
+
+
+def _kinds(evidence: list[dict]) -> set:
+    return {e.get("kind") for e in evidence}
+
+
+def review_search(request: str, evidence: list[dict]) -> Critique | None:
+    """Search agent: ``broaden`` when the catalog search found nothing; ``details:<mal_id>`` when a synopsis or
+    genres question found its one title (the answer needs that title's details). None: the results answer."""
+    kinds = _kinds(evidence)
+    if "search" in kinds and not any(e.get("items") for e in evidence if e.get("kind") == "search"):
+        return Critique(ok=False, problems=["no catalog match"], retry_instructions="broaden")
+    if kinds == {"search"}:
+        from tools.backends.models.followups import direct_fact
+
+        found = [it for e in evidence for it in e.get("items") or []]
+        if len(found) == 1 and direct_fact(request) in ("synopsis", "genres"):  # "what is X about?"
+            return Critique(ok=False, problems=["the answer needs the title's details"],
+                            retry_instructions=f"details:{found[0]['mal_id']}")
+    return None
+
+
+def review_recommend(request: str, evidence: list[dict]) -> Critique | None:
+    """Recommendation agent: ``drop_seeds`` when the recommender returned no picks. None otherwise."""
+    if "recommend" in _kinds(evidence) and not any(e.get("items") for e in evidence):
+        return Critique(ok=False, problems=["no picks"], retry_instructions="drop_seeds")
+    return None
+
+
+def review_order(request: str, evidence: list[dict]) -> Critique | None:
+    """Order agent: a cancel/return request answered by the order list (no order id) retries with
+    ``act:<action>:<order_id>`` when exactly one order is eligible, else passes with ``ask which:<action>`` (the
+    answer asks which order). None otherwise (a question like "can I cancel it?" included)."""
+    if _kinds(evidence) != {"orders"}:
+        return None
+    from tools.backends.models.followups import is_capability_question
+    from tools.backends.models.text_rules import order_action  # local rules, same profile
+
+    action = order_action(request)
+    if action in ("cancel", "return") and not is_capability_question(request):  # "can I cancel it?" asks
+        orders = [o for e in evidence for o in e.get("orders") or []]
+        eligible = _eligible(orders, action)
+        if len(eligible) == 1:
+            return Critique(ok=False, problems=["order id missing; one eligible order"],
+                            retry_instructions=f"act:{action}:{eligible[0]['order_id']}")
+        return Critique(ok=True, problems=["order id missing"], retry_instructions=f"ask which:{action}")
+    return None
+
+
+REVIEW_RULES: dict[str, Callable[[str, list[dict]], Critique | None]] = {
+    "search": review_search,
+    "recommend": review_recommend,
+    "order": review_order,
+}
+"""The local reflect rule of an agent, keyed by agent name: ``(request, evidence) -> Critique`` when its tool results
+call for another think round (or a note for the writer), None when they answer. An agent without a rule (the
+conversation agent) always passes reflect."""
+
+
 class LocalCritic:
     """Rule critic. ``areview_evidence`` decides whether a specialist should think again (reflect);
     ``acritique`` checks an answer is grounded in the evidence and in the customer's language.
@@ -447,32 +507,11 @@ class LocalCritic:
         Retry instructions understood by the local policies: ``broaden`` (search found nothing),
         ``details:<mal_id>`` (a synopsis/genres question found its one title: read its details),
         ``drop_seeds`` (recommend found nothing), ``act:<cancel|return>:<order_id>`` (one eligible order).
+        The rule is the agent's own (REVIEW_RULES); ``intent`` is unused by the local rules.
         """
-        kinds = {e.get("kind") for e in evidence}
-        if agent == "search" and "search" in kinds and not any(e.get("items") for e in evidence if e.get("kind") == "search"):
-            return Critique(ok=False, problems=["no catalog match"], retry_instructions="broaden")
-        if agent == "search" and kinds == {"search"}:
-            from tools.backends.models.followups import direct_fact
-
-            found = [it for e in evidence for it in e.get("items") or []]
-            if len(found) == 1 and direct_fact(request) in ("synopsis", "genres"):  # "what is X about?"
-                return Critique(ok=False, problems=["the answer needs the title's details"],
-                                retry_instructions=f"details:{found[0]['mal_id']}")
-        if agent == "recommend" and "recommend" in kinds and not any(e.get("items") for e in evidence):
-            return Critique(ok=False, problems=["no picks"], retry_instructions="drop_seeds")
-        if agent == "order" and kinds == {"orders"}:
-            from tools.backends.models.followups import is_capability_question
-            from tools.backends.models.text_rules import order_action  # local rules, same profile
-
-            action = order_action(request)
-            if action in ("cancel", "return") and not is_capability_question(request):  # "can I cancel it?" asks
-                orders = [o for e in evidence for o in e.get("orders") or []]
-                eligible = _eligible(orders, action)
-                if len(eligible) == 1:
-                    return Critique(ok=False, problems=["order id missing; one eligible order"],
-                                    retry_instructions=f"act:{action}:{eligible[0]['order_id']}")
-                return Critique(ok=True, problems=["order id missing"], retry_instructions=f"ask which:{action}")
-        return Critique(ok=True)
+        rule = REVIEW_RULES.get(agent)
+        critique = rule(request, evidence) if rule is not None else None
+        return critique if critique is not None else Critique(ok=True)
 
     def check(self, answer: str, evidence: list[dict], locale: str) -> Critique:
         """The quality gate's rules (module docstring), synchronously; ``acritique`` awaits this.

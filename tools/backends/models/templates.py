@@ -9,6 +9,7 @@ lists are for searches. Evidence kinds are those of tools/*.py artifacts.
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 from core.ports import WriteTask
 from tools.backends.models.followups import direct_fact, order_question
@@ -362,15 +363,14 @@ def _beyond_list(ref: dict, evidence: list[dict], ja: bool) -> str:
     return f"I listed only {count} {noun}{shown} last time. Which title do you mean? You can tell me its name."
 
 
-def render(task: WriteTask) -> str:
-    """Render the answer for ``task`` in ``task.locale`` from ``task.evidence`` (list of tool artifacts)."""
+def evidence_parts(task: WriteTask) -> list[str]:
+    """One rendered paragraph per evidence artifact of ``task`` (by its ``kind``: search, details, recommend,
+    orders, action, error, policy, escalation), a direct one- or two-sentence answer where the request asks one
+    fact about one work or one order; [] when no artifact renders."""
     ja = task.locale == "ja"
     parts: list[str] = []
     fact = direct_fact(task.request)
     asked = order_question(task.request)
-    referred = task.focus.get("referent") if isinstance(task.focus.get("referent"), dict) else {}
-    if referred.get("kind") == "beyond_list":
-        return _beyond_list(referred, task.evidence, ja)
     for ev in task.evidence:
         kind = ev.get("kind") or ("error" if "error" in ev else "")
         items = ev.get("items") or []
@@ -399,13 +399,56 @@ def render(task: WriteTask) -> str:
             parts.append(_policy(ev, ja, task.request))
         elif kind == "escalation":
             parts.append(_escalation(ev, ja))
-    if not parts:
-        if task.intent == "chitchat":
-            parts.append(_chitchat(task, ja))
-        elif task.intent == "out_of_scope":
-            parts.append(_out_of_scope(ja))
-        elif task.intent == "handoff":
-            parts.append("担当者におつなぎする準備ができています。ご用件を教えてください。" if ja else "I can connect you with a person — tell me briefly what you need.")
-        else:
-            parts.append("すみません、お役に立てる情報が見つかりませんでした。" if ja else "Sorry, I couldn't find anything to answer that.")
-    return "\n\n".join(parts)
+    return parts
+
+
+def _nothing_found(ja: bool) -> str:
+    return "すみません、お役に立てる情報が見つかりませんでした。" if ja else "Sorry, I couldn't find anything to answer that."
+
+
+def evidence_answer(task: WriteTask) -> str:
+    """Writer template of the search, recommend and order agents: the evidence paragraphs, or a short "nothing
+    found" when there are none."""
+    parts = evidence_parts(task)
+    return "\n\n".join(parts) if parts else _nothing_found(task.locale == "ja")
+
+
+def conversation_answer(task: WriteTask) -> str:
+    """Writer template of the conversation agent: the evidence paragraphs (policy passages, an escalation), else
+    the answer its intent calls for without evidence (chitchat, out_of_scope, handoff; "nothing found" for faq)."""
+    ja = task.locale == "ja"
+    parts = evidence_parts(task)
+    if parts:
+        return "\n\n".join(parts)
+    if task.intent == "chitchat":
+        return _chitchat(task, ja)
+    if task.intent == "out_of_scope":
+        return _out_of_scope(ja)
+    if task.intent == "handoff":
+        return ("担当者におつなぎする準備ができています。ご用件を教えてください。" if ja
+                else "I can connect you with a person — tell me briefly what you need.")
+    return _nothing_found(ja)
+
+
+AGENT_TEMPLATES: dict[str, Callable[[WriteTask], str]] = {
+    "search": evidence_answer,
+    "recommend": evidence_answer,
+    "order": evidence_answer,
+    "conversation": conversation_answer,
+}
+"""The local writer's template of each registered agent (core/agents.py), keyed by agent name: ``(WriteTask) ->
+answer text``. A registered agent without one fails ``graphs.supervisor.build_supervisor``
+(core.errors.AgentWiringError); every profile needs it, the local writer being the remote writer's last fallback."""
+
+
+def render(task: WriteTask) -> str:
+    """Render the answer for ``task`` in ``task.locale`` from ``task.evidence`` (list of tool artifacts).
+
+    An ordinal past the end of the last list (``focus.referent`` kind ``beyond_list``) is answered by
+    ``_beyond_list`` whatever the agent; otherwise ``AGENT_TEMPLATES[task.agent]`` writes the answer (an agent
+    without a template gets ``conversation_answer``, which handles every intent).
+    """
+    referred = task.focus.get("referent") if isinstance(task.focus.get("referent"), dict) else {}
+    if referred.get("kind") == "beyond_list":
+        return _beyond_list(referred, task.evidence, task.locale == "ja")
+    return AGENT_TEMPLATES.get(task.agent, conversation_answer)(task)
