@@ -26,14 +26,18 @@ _OPEN_REQUEST = re.compile(r"\b(?:any|some|other|all|every)\s+(?:\w+\s+){0,2}(?:
 """A request for titles in general ("any finished manga?", "something ongoing", "おすすめの完結作品"): never a
 follow-up about the focused work, even when it names no entity."""
 _ASK_ABOUT = re.compile(r"^\s*(?:and|so|ok|okay|then)?[,\s]*(?:what|how) about\b|^\s*(?:and|also)\s+(?:to|for|with)\b|"
-                        r"^[^。？?]{1,20}(?:は|って|だと|なら)(?:どう(?:ですか|でしょう)?)?\s*[？?]?\s*$", re.I)
-"""A short question carried over from the last one ("what about South Korea?", "スウェーデンは？")."""
+                        r"^\s*(?:and|or|also)\s+[A-Z][\w'.-]*(?:\s+[A-Z][\w'.-]*){0,2}\s*[?？]\s*$|"
+                        r"^[^。？?]{1,20}(?:は|って|だと|なら)(?:どう(?:ですか|でしょう)?)?\s*[？?]?\s*$|"
+                        r"^[^。？?]{1,20}も(?:大丈夫|いける|いけます|OK|オーケー|可能|でき(?:る|ます))(?:ですか|でしょうか)?\s*[？?]?\s*$", re.I)
+"""A short question carried over from the last one ("what about South Korea?", "and Poland?", "スウェーデンは？",
+"ポーランドも大丈夫？")."""
 _NAME_WORD = re.compile(r"(?<=[a-z,;:!?] )[A-Z][\w'!-]+")
 """A capitalised word after the start of a sentence ("another thing, is Reborn! complete?"): likely a title the
 linker does not know, so the message may name its own subject."""
-_ORDER_WORD = re.compile(r"\b(?:orders?|parcels?|packages?|deliver(?:y|ies)|the one (?:with|that has|containing)|in it)\b|"
-                         r"注文|荷物|配送|入って(?:る|いる)|入った", re.I)
-"""Names an order ("the Death Note order", "進撃の巨人が入ってる注文"): with a title, it picks an order by its contents."""
+_ORDER_WORD = re.compile(r"\b(?:orders?|ordered|parcels?|packages?|deliver(?:y|ies)|the one (?:with|that has|containing)|in it|"
+                         r"(?:i|we) (?:bought|purchased|got))\b|注文|荷物|配送|入って(?:る|いる)|入った|(?:を|で)(?:頼んだ|買った|購入した)", re.I)
+"""Names an order ("the Death Note order", "the one where I bought Death Note", "進撃の巨人が入ってる注文",
+"進撃の巨人を頼んだやつ"): with a title, it picks an order by its contents."""
 _SIMILAR = re.compile(r"(?<!\bi )(?<!\breally )\blike (?:it|that|this|those|these|them)\b|\bsimilar\b|\bin the vein\b|"
                       r"\balong the lines\b|\bsame (?:vibe|feel|kind)\b|似た|似て(?:る|いる)|みたいな|のような|っぽい", re.I)
 """Asks for titles like the one in focus ("something like it", "anything similar?", "これに似た作品は？")."""
@@ -159,7 +163,7 @@ def resolve_followup(text: str, focus: Mapping[str, Any] | None, linked: Any | N
             and _ASK_ABOUT.search(text or "")):
         return Resolution("faq", None)  # "what about South Korea?" right after a policy answer
     if (linked is not None and focus.get("orders") and getattr(linked, "titles", None) and not f.order_id
-            and _ORDER_WORD.search(text or "")):
+            and _ORDER_WORD.search(text or "") and not _SIMILAR.search(text or "")):
         return Resolution("order", {"kind": "orders_with_title"})  # picked by a title it holds: the agent filters
     if (linked is not None and f.subject and not f.order_id and not getattr(linked, "has_entity", True)
             and not getattr(linked, "named_titles", None) and not _OPEN_REQUEST.search(text or "")

@@ -53,7 +53,9 @@ STORE_CUE = re.compile(
 POLICY_CUE = re.compile(
     r"\b(?:pay|paying|payments?|paid|credit cards?|debit cards?|paypal|apple pay|google pay|line pay|cash on delivery|"
     r"ship|shipping|shipped to|postage|delivery fees?|refunds?|return policy|returns|accounts?|passwords?|log ?in|"
-    r"invoices?|receipts?|gift wrap\w*|coupons?|points?|membership|customs|duties|tax)\b|"
+    r"invoices?|receipts?|gift wrap\w*|coupons?|membership|customs|duties|tax|"
+    r"(?:my|reward|loyalty|member(?:ship)?|store|shopping|bonus) points?|points? (?:card|program(?:me)?|system|balance|expir\w*)|"
+    r"(?:earn|use|redeem|collect|spend)\w* (?:\w+ )?points?)\b|"
     r"支払|決済|払え|払い|カード|送料|発送|配送料|海外|返品|返金|アカウント|パスワード|ログイン|領収書|ギフト|ポイント|クーポン|関税",
     re.I)
 """Store-policy topics (payment, shipping, returns, account): a message about them is a policy question."""

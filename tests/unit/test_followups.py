@@ -272,6 +272,8 @@ def test_shown_is_capped_at_shown_max():
     ("what's it going for?", "price"), ("do you have copies right now?", "stock"), ("what category is it?", "genres"),
     ("カテゴリーは何ですか", "genres"), ("何系の漫画？", "genres"), ("英語だと何ていうの？", "title_en"),
     ("すぐ買える？", "stock"), ("最終巻は出てますか", "status"), ("誰が描いてるの？", "author"),
+    ("連載は続いてますか", "status"), ("まだ連載してる？", "status"),
+    ("what sort of story is it, genre-wise?", "genres"),
 ])
 def test_fact_questions_in_other_words(text, fact):
     assert fact_question(text) == fact
@@ -281,6 +283,11 @@ def test_fact_questions_in_other_words(text, fact):
     ("can that one still be cancelled?", "can_cancel"), ("could I call it off?", "can_cancel"),
     ("キャンセルって可能？", "can_cancel"), ("これ返せますか", "can_return"), ("how soon will it come?", "arrival"),
     ("when's it landing?", "arrival"), ("call it off, please", "cancel"),
+    ("am I able to cancel that?", "can_cancel"), ("is cancelling an option?", "can_cancel"),
+    ("is cancellation still possible?", "can_cancel"), ("これ取り消しできる？", "can_cancel"),
+    ("注文をやめることはできる？", "can_cancel"), ("取り消せますか", "can_cancel"),
+    ("what day will it be delivered?", "arrival"), ("問い合わせ番号を教えて", "tracking"),
+    ("伝票番号わかる？", "tracking"),
 ])
 def test_order_questions_in_other_words(text, q):
     assert order_question(text) == q
@@ -320,3 +327,15 @@ def test_an_order_named_by_a_title_it_holds_and_a_policy_follow_up():
     assert resolve_followup("what about South Korea?", faq).intent == "faq"
     assert resolve_followup("スウェーデンは？", faq).intent == "faq"
     assert resolve_followup("what about South Korea?", focus) is None
+    assert resolve_followup("and Poland?", faq).intent == "faq"
+    assert resolve_followup("ポーランドも大丈夫？", faq).intent == "faq"
+
+
+@pytest.mark.parametrize("text", ["the one where I bought Death Note", "Death Noteを頼んだやつ",
+                                  "the one I ordered Death Note in", "Death Noteを買ったやつです"])
+def test_an_order_picked_by_a_title_the_customer_bought(text):
+    focus = focus_after_turn({}, [{"intent": "order", "orders": ORDERS, "evidence": []}], 1, "where is my order?")
+    r = resolve_followup(text, focus, _Linked(titles=["death note"], named=["death note"]))
+    assert r is not None and r.intent == "order" and r.referent == {"kind": "orders_with_title"}
+    items = focus_after_turn({}, [{"intent": "search", "items": ITEMS, "evidence": [{"kind": "search"}]}], 1, "x")
+    assert resolve_followup(text, items, _Linked(titles=["death note"], named=["death note"])) is None  # no orders

@@ -54,6 +54,10 @@ def test_a_named_title_turns_small_talk_into_the_catalog_request_it_is():
 
 def test_a_policy_topic_the_router_calls_out_of_scope_is_a_policy_question():
     assert catalog_scope(["out_of_scope"], NOTHING, "will LINE Pay work for paying?") == ["faq"]
+    assert catalog_scope(["out_of_scope"], NOTHING, "can I use my points?") == ["faq"]
+    assert catalog_scope(["out_of_scope"], NOTHING, "do I earn points when I order?") == ["faq"]
+    assert catalog_scope(["out_of_scope"], NOTHING, "what's the boiling point of water in fahrenheit?") == ["out_of_scope"]
+    assert catalog_scope(["out_of_scope"], NOTHING, "what's the point of life?") == ["out_of_scope"]
     assert catalog_scope(["out_of_scope"], NOTHING, "コンビニ払いはできますか") == ["faq"]
     assert catalog_scope(["out_of_scope"], NOTHING, "what's the capital of Australia?") == ["out_of_scope"]
 

@@ -41,25 +41,28 @@ _FACTS: tuple[tuple[str, re.Pattern[str]], ...] = (
                            r"何巻|巻数|全何巻|何冊", re.I)),
     ("status", re.compile(r"\b(?:finished|complete[d]?|ongoing|still (?:running|publishing|going|out)|ended|concluded|"
                           r"over yet|status)\b|\b(?:is|was|has) (?:it|that|this|the (?:series|manga|story))(?: one)? (?:done|over|ended|wrapped up)\b|完結|連載中|"
-                          r"終わ(?:った|って|り)|終了|最終巻", re.I)),
+                          r"終わ(?:った|って|り)|終了|最終巻|連載(?:は|が|って)?(?:まだ)?続|まだ連載|続いて(?:ますか|る[？?]|いる)", re.I)),
     ("stock", re.compile(r"\bin stock\b|\bstock\b|\bavailable\b|\bsold out\b|\bcopies\b|在庫|売り切れ|品切れ|入荷|(?:すぐ|今)(?:に)?買え", re.I)),
+    ("genres", re.compile(r"\bgenres?\b|\bcategor(?:y|ies)\b|\bwhat (?:kind|sort|type) of (?:manga|story|series|book)\b|ジャンル|何系|どんな系|系統|カテゴリ",
+                          re.I)),
     ("synopsis", re.compile(r"\bwhat(?:'s| is) (?:it|this|that)(?: one)? about\b|\bplot\b|\bpremise\b|\bgist\b|"
                             r"\bsynopsis\b|\bstory\b|\bsummar(?:y|ise|ize)\b|\bwhat happens\b|"
                             r"あらすじ|どんな(?:話|内容|作品|漫画|ストーリー)|内容|ストーリー", re.I)),
-    ("genres", re.compile(r"\bgenres?\b|\bcategor(?:y|ies)\b|\bwhat (?:kind|sort|type) of (?:manga|story|series|book)\b|ジャンル|何系|どんな系|系統|カテゴリ",
-                          re.I)),
 )
 
 _CAN_CANCEL = re.compile(r"\b(?:can|could|may) (?:i|we|you) (?:still )?(?:cancel|call (?:it|that|this(?: one)?) off)\b|\bis it (?:still )?(?:possible to )?cancel|"
+                         r"\b(?:am i|are we) (?:still )?able to cancel\b|\bis cancell?(?:ing|ation)(?: it| that| this)? (?:still )?(?:an option|possible|allowed)\b|"
+                         r"取り?消し(?:は|って|が)?(?:でき|可能|出来)|取り?消せ(?:ます|る)|(?:注文を)?やめ(?:る|ること)(?:は|って|が)?(?:でき|可能|出来)|"
                          r"\bcan (?:it|that|this|the order)(?: one)? (?:still )?be cancell?ed\b|\bcancell?able\b|キャンセル(?:は|って|が)?(?:でき|可能|出来)", re.I)
 _CAN_RETURN = re.compile(r"\b(?:can|could|may) (?:i|we|you) (?:still )?(?:return|send (?:it|them) back)\b|"
                          r"\bcan (?:it|that|this|the order)(?: one)? (?:still )?be returned\b|\breturnable\b|"
                          r"返品(?:は|って)?(?:でき|可能|出来)|返せ(?:ます|る)", re.I)
-_ARRIVAL = re.compile(r"\b(?:when|how soon) (?:will|does|do|is|should|can)\b.*\b(?:arrive|come|get here|be delivered|deliver|be here)\b|"
+_ARRIVAL = re.compile(r"\b(?:when|how soon|what day|what date) (?:will|does|do|is|should|can)\b.*\b(?:arrive|come|get here|be delivered|deliver|be here)\b|"
                       r"\barriv\w*|\blanding\b|\bdelivery date\b|\beta\b|\bwhen will i get\b|\bhas it (?:shipped|been sent)\b|"
                       r"\b(?:is|was) it (?:shipped|sent)\b|\bshipped yet\b|"
                       r"いつ届|届く|届きます|到着|お届け|配達|着く|着きます|発送(?:され|済|し)", re.I)
-_TRACKING = re.compile(r"\btrack(?:ing)?(?: number)?\b|\bwhere is (?:it|my parcel|the parcel|my package)\b|追跡番号|追跡|配送状況|荷物",
+_TRACKING = re.compile(r"\btrack(?:ing)?(?: number)?\b|\bwhere is (?:it|my parcel|the parcel|my package)\b|追跡番号|追跡|配送状況|荷物|"
+                       r"問い合わせ番号|伝票番号",
                        re.I)
 
 _NEWEST = re.compile(r"\b(?:most recent|latest|newest|last (?:order|one i (?:placed|made)))\b|一番新しい|いちばん新しい|最新|最近の|直近|"
