@@ -20,10 +20,13 @@ def detect_locale(text: str) -> Locale:
 
 
 _YES = re.compile(
-    r"^\s*(y|yes|yeah|yep|sure|ok|okay|confirm|confirmed|i confirm|please do|go ahead|do it|cancel it|return it|"
-    r"はい|ええ|うん|お願い(します)?|おねがい(します)?|確定|大丈夫です?|オーケー|いいよ|いいです|キャンセルして(ください)?|返品して(ください)?)\b",
+    r"^\s*(?:(?:y|yes|yeah|yep|sure|ok|okay|confirm|confirmed|i confirm|please do|go ahead|do it|cancel it|return it)\b|"
+    r"(?:はい(?![りっ])|ええ|うん|お願い|おねがい|確定|大丈夫(?!じゃ|ではな|でもな)|オーケー|いいよ|いいです|それで(?:お願い|いい|OK)|"
+    r"(?:キャンセル|返品)(?:して|で(?:お願い|いい))))",
     re.IGNORECASE,
 )
+"""A yes at the start of a reply. English words end at a word boundary; Japanese ones need none (Python's ``\b`` sees
+no boundary between 確定 and で, so "確定で" was unclear)."""
 _NO = re.compile(
     r"^\s*(?:actually,? |on second thought,? |やっぱり|やっぱ|やはり)?"
     r"(n|no|nope|nah|don'?t|do not|stop|cancel that|never ?mind|keep it|"

@@ -67,9 +67,16 @@ POLICY_ASK = re.compile(r"\byour (?:return|refund|shipping|delivery|cancellation
 
 ORDER_ASK = re.compile(r"\b(?:return|refund|send back) (?:it|this|that|them|my|the)\b|\bsend (?:it|them) back\b|"
                        r"\bwhere(?:'s| is| are) my (?:stuff|things|package|parcel|order|delivery|books?|manga)\b|"
-                       r"返品|返金", re.I)
+                       r"\b(?:the|my) (?:books?|manga|stuff|things?|volumes?) (?:i|we) (?:ordered|bought|purchased)\b|"
+                       r"返品|返金|(?:頼んだ|注文した|買った|購入した)(?:本|漫画|もの|物|やつ|商品|巻)|を(?:頼んだ|注文した)(?:やつ|もの|の)",
+                       re.I)
 """Besides a cancellation (``text_rules.order_action``), an order request whatever else the message names: return
-or refund something, or where my parcel is."""
+or refund something, where my parcel is, what became of what I ordered ("頼んだ本はどうなりましたか")."""
+
+THANKS = re.compile(r"\s*(?:(?:thanks?(?: you)?|thank u|thx|ty|cheers|much appreciated)(?: (?:so|very) much| a lot)?|"
+                    r"サンキュー|サンクス|ありがと(?:う)?(?:ございます|ございました)?|どうも(?:ありがとう)?|感謝(?:します)?)"
+                    r"[\s!！.。~〜♪]*", re.I)
+"""A message that only thanks ("サンキュー", "thx!"): small talk, whatever the router read in it."""
 _HOW_TO = re.compile(r"\bhow (?:do|can|could|would) (?:i|we|you)\b|\b(?:fee|fees|cost|window|deadline|period|policy)\b|"
                      r"送料|手数料|期間|期限|方法|ポリシー|どうやって|どうすれば", re.I)
 """Asks how the store's rules work ("how do I cancel?", "返品の送料は？"): a policy question, not an order request."""
@@ -102,9 +109,11 @@ def catalog_scope(intents: Sequence[str], linked: Mapping[str, Any] | Any, text:
     cancel (``text_rules.order_action``) or return something or where a parcel is (``ORDER_ASK``: "cancel the One
     Piece one") is ``order``, and so
     does a lone ``order`` naming a country and no order id ("can I order
-    from Kenya?"). Else ``intents`` unchanged. A message with several intents is left alone.
+    from Kenya?"). A lone ``out_of_scope`` that only thanks (``THANKS``) is ``chitchat``. Else ``intents`` unchanged. A message with several intents is left alone.
     """
     intents = list(intents)
+    if intents == ["out_of_scope"] and THANKS.fullmatch(text or ""):
+        return ["chitchat"]  # "サンキュー": a thank-you the router did not know
     if isinstance(linked, Mapping):
         has_entity, author = bool(linked.get("has_entity")), linked.get("author")
         named = bool(linked.get("named_titles"))

@@ -70,7 +70,10 @@ def test_an_order_question_naming_a_country_is_a_policy_question(text):
 
 @pytest.mark.parametrize("intent,text", [("search", "cancel the One Piece one"), ("chitchat", "cancel it please"),
                                          ("out_of_scope", "where's my stuff?"), ("search", "return the Berserk one"),
-                                         ("chitchat", "ワンピースの注文をキャンセルして")])
+                                         ("chitchat", "ワンピースの注文をキャンセルして"),
+                                         ("out_of_scope", "頼んだ本はどうなりましたか"), ("out_of_scope", "注文した漫画まだ？"),
+                                         ("search", "進撃の巨人を頼んだやつ、どうなってる？"),
+                                         ("out_of_scope", "what happened to the books I ordered?")])
 def test_an_order_action_or_my_parcel_is_an_order_whatever_the_router_said(intent, text):
     assert catalog_scope([intent], {"has_entity": True}, text) == ["order"]
 
@@ -82,3 +85,9 @@ def test_a_title_returning_from_hiatus_is_no_order():
 @pytest.mark.parametrize("text", ["返品の送料は？", "how do I cancel an order?", "what's the fee to return the manga?"])
 def test_how_an_order_action_works_is_not_an_order_request(text):
     assert catalog_scope(["search"], {"has_entity": False}, text) != ["order"]
+
+
+@pytest.mark.parametrize("text", ["サンキュー", "thx!", "ありがとうございます！", "thank you so much"])
+def test_a_lone_thanks_is_small_talk(text):
+    assert catalog_scope(["out_of_scope"], NOTHING, text) == ["chitchat"]
+    assert catalog_scope(["out_of_scope"], NOTHING, "thanks, but who won the 2018 world cup?") == ["out_of_scope"]

@@ -63,11 +63,13 @@ def test_liked_titles_and_clauses():
 def test_locale_and_confirmation():
     assert detect_locale("ワンピースありますか") == "ja"
     assert detect_locale("Do you have ONE PIECE?") == "en"
-    for yes in ("yes", "Yes, cancel it", "はい", "お願いします", "ok!", True):
+    for yes in ("yes", "Yes, cancel it", "はい", "お願いします", "ok!", True, "確定で", "確定します", "大丈夫です、お願いします",
+                "キャンセルでお願いします", "それでお願いします"):
         assert parse_confirmation(yes) is True
     for no in ("no", "いいえ", "nope", "やめてください", False):
         assert parse_confirmation(no) is False
     assert parse_confirmation("maybe later") is None
+    assert parse_confirmation("okinawa") is None and parse_confirmation("はいりますか") is None
     assert parse_confirmation(None) is None
 
 
