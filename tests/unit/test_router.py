@@ -231,3 +231,18 @@ def test_mistyped_bare_held_out_titles_route_to_search(router, dataset):
     typos = [router_data.typo(t[1][0], rng) for t in pools.titles["test"][:300]]
     share = sum("search" in d.intents for d in router.route_many(typos)) / len(typos)
     assert share >= 0.88, share
+
+
+def test_fused_scoring_equals_the_fitted_estimators(router):
+    """The router scores with one matrix product for the seven linear models and a numpy pass through the MLP;
+    the probabilities are the estimators' own predict_proba, to float rounding."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    texts = ["Do you have Berserk?", "返品したいです", "recommend me a fantasy manga and where is my order?", "hi"]
+    masked = mask_titles(router.gazetteer, router.similarity, texts)
+    D = router._dense_columns(masked, texts)
+    X = sp.hstack([router.features.transform(masked), sp.csr_matrix(D)], format="csr")
+    linear = np.column_stack([m.predict_proba(X)[:, 1] for m in router.models])
+    expected = router.mlp_mix * linear + (1.0 - router.mlp_mix) * router.mlp.predict_proba(D)
+    assert np.allclose(router._proba(masked, texts), expected, atol=1e-5)
