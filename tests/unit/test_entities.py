@@ -124,3 +124,21 @@ def test_linking_from_many_threads_at_once_never_raises(linker):
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda t: linker.link(t).to_dict(), texts))
     assert results[0]["author"] and results[0] == results[4]
+
+
+def test_a_linker_cached_on_disk_links_as_the_one_built(linker, tmp_path):
+    """Later starts load the linker from the model dir (its build is seconds of every start); the Sudachi reader is
+    reopened on load, so Japanese author names still resolve."""
+    import pickle
+
+    from tools.backends.entities import shared_linker
+
+    clone = pickle.loads(pickle.dumps(linker))
+    for text in ("浅野いにおの漫画", "anything by Ai Yazawa?", "do you have Vagabond?", "ベルセルクはありますか"):
+        assert clone.link(text).to_dict() == linker.link(text).to_dict(), text
+    catalog = load_catalog()
+    built = shared_linker(catalog, tmp_path)
+    assert list(tmp_path.glob("linker-*.pkl"))  # written once
+    shared_linker.cache_clear()
+    loaded = shared_linker(catalog, tmp_path)
+    assert loaded is not built and loaded.link("浅野いにおの漫画").to_dict() == built.link("浅野いにおの漫画").to_dict()

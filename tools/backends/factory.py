@@ -123,7 +123,7 @@ async def open_deps(settings: Settings, pool: Any | None = None) -> Deps:
     lap("index")
     recommender = shared_recommender(catalog, settings.model_dir)
     lap("recommender")
-    linker = shared_linker(catalog)
+    linker = shared_linker(catalog, settings.model_dir)
     lap("linker")
     orders = await open_orders_repository(settings, pool=pool)
     lap("orders")
