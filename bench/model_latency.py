@@ -30,7 +30,7 @@ from pydantic import ConfigDict, Field
 
 from core.ports import RouterDecision
 from core.settings import Settings
-from nodes.prompts import AGENT_SYSTEM, CRITIC_SYSTEM, PLANNER_SYSTEM, REVIEW_SYSTEM, ROUTER_SYSTEM
+from tools.backends.models.prompts import AGENT_SYSTEM, CRITIC_SYSTEM, PLANNER_SYSTEM, REVIEW_SYSTEM, ROUTER_SYSTEM
 
 SIM_MODELS = {"router_model": "sim:claude-3-haiku", "critic_model": "sim:claude-3-haiku",
               "agent_model": "sim:claude-3-haiku", "small_model": "sim:claude-3-haiku",

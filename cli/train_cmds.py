@@ -19,7 +19,7 @@ def register(app: typer.Typer, eval_app: typer.Typer, bench_app: typer.Typer) ->
         Run after changing the router's code, its training data or the catalog; commit data/models. A fresh
         install loads these instead of fitting (~10 minutes on 2 cores). ``--check`` runs in CI (~1 s).
         """
-        from tools.backends.models.build_artifacts import build_artifacts, check_artifacts
+        from tools.backends.build_artifacts import build_artifacts, check_artifacts
 
         if check:
             problems = check_artifacts()

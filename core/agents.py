@@ -6,9 +6,9 @@ intent→agent map and node names (nodes/routing.py), which intents a follow-up 
 be cached and for whom (nodes/specialist.py), the default intent of a plan step (nodes/plan.py) and the
 local planner's steps. An agent's behaviour lives in its own modules, looked up by its ``name``: its tool
 factories (graphs/specialist.py ``AGENT_TOOLS``), its think policy (``Deps.models.agents``), its prompt
-(nodes/prompts.py ``AGENT_SYSTEM``) and its writer template (tools/backends/models/templates.py
-``AGENT_TEMPLATES``); ``graphs.supervisor.build_supervisor`` raises ``core.errors.AgentWiringError`` when one
-is missing.
+(tools/backends/models/prompts.py ``AGENT_SYSTEM``) and its writer template
+(tools/backends/models/templates.py ``AGENT_TEMPLATES``); ``graphs.supervisor.build_supervisor`` raises
+``core.errors.AgentWiringError`` when one is missing.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ class AgentWiringError(ConfigurationError, ValueError):
 
     ``agent`` is the agent's name and ``missing`` what it lacks, each one of "tools" (graphs/specialist.py
     ``AGENT_TOOLS``, or factories that make none), "think policy" (``Deps.models.agents`` of the profile),
-    "prompt" (nodes/prompts.py ``AGENT_SYSTEM``), "writer template" (tools/backends/models/templates.py
+    "prompt" (tools/backends/models/prompts.py ``AGENT_SYSTEM``), "writer template" (tools/backends/models/templates.py
     ``AGENT_TEMPLATES``). A ValueError too, as build-time wiring errors were before.
     """
 

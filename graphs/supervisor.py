@@ -11,8 +11,8 @@ from core.errors import AgentWiringError
 from core.state import SupervisorInput, SupervisorOutput, SupervisorState
 from graphs.specialist import build_specialist, specialist_specs
 from nodes.plan import make_plan
-from nodes.prompts import AGENT_SYSTEM
 from nodes.supervisor import finalize, make_branch_failed, make_classify, make_quality, merge
+from tools.backends.models.prompts import AGENT_SYSTEM
 from tools.backends.models.templates import AGENT_TEMPLATES
 
 
@@ -20,10 +20,11 @@ def check_agents(deps: Deps, registry: AgentRegistry = REGISTRY) -> None:
     """Raise AgentWiringError for the first agent of ``registry`` that lacks a piece the graph needs.
 
     The pieces, looked up by agent name: tools (graphs.specialist.AGENT_TOOLS, whose factories must make at least
-    one tool for ``deps``), a think policy (``deps.models.agents``), a prompt (nodes.prompts.AGENT_SYSTEM) and a
-    writer template (tools.backends.models.templates.AGENT_TEMPLATES: the local writer, which every profile falls
-    back to). The error names the agent and every piece it lacks, e.g. "agent 'cart' is registered but has no
-    prompt and no writer template (profile 'local')".
+    one tool for ``deps``), a think policy (``deps.models.agents``), a prompt
+    (tools.backends.models.prompts.AGENT_SYSTEM) and a writer template
+    (tools.backends.models.templates.AGENT_TEMPLATES: the local writer, which every profile falls back to). The
+    error names the agent and every piece it lacks, e.g. "agent 'cart' is registered but has no prompt and no writer
+    template (profile 'local')".
     """
     specs = specialist_specs(registry)
     for agent in registry:

@@ -19,7 +19,7 @@ from core.context import Context
 from core.deps import Deps
 from core.errors import OrderError
 from core.ports import WriteTask
-from nodes.prompts import focus_view, writer_messages
+from tools.backends.models.prompts import focus_view, writer_messages
 from tools.orders import tool_error_message
 
 

@@ -118,7 +118,7 @@ def test_progress_without_a_terminal_prints_plain_lines_whatever_the_log_level(c
 def test_the_repository_ships_current_artifacts():
     """CI's guard: data/models holds the router fitted from today's data and code and every title's embedding.
     After changing the router, its training data or the catalog, run `mangaassist train` and commit data/models."""
-    from tools.backends.models.build_artifacts import check_artifacts
+    from tools.backends.build_artifacts import check_artifacts
 
     assert check_artifacts() == []
 

@@ -11,33 +11,20 @@ from typing import Any
 
 from core.deps import Deps, Models
 from core.errors import ConfigurationError
-from core.settings import EncoderName, Settings
+from core.settings import Settings
 from tools.backends import recommender as recommender_module
 from tools.backends.cache import open_cache
 from tools.backends.catalog import DEFAULT_AUTHORS_JA, DEFAULT_CATALOG, load_catalog
 from tools.backends.entities import shared_linker
 from tools.backends.fit_cache import load_or_fit
-from tools.backends.models.encoder import SentenceEncoder
 from tools.backends.policies import MarkdownPolicyKB
 from tools.backends.recommender import DEFAULT_RATINGS, HybridRecommender
-from tools.backends.search_factory import open_search_index
-from tools.backends.search_index import HybridIndex
+from tools.backends.search_factory import open_search_index, shared_index
 from tools.backends.seed import open_orders_repository
 
 log = logging.getLogger(__name__)
 
-
-@lru_cache(maxsize=2)
-def shared_index(catalog: Any, cache_dir: Path | None = None, encoder: EncoderName = "none") -> HybridIndex:
-    """The search index of ``catalog``, fitted once per process (read-only, safe to share) and, with
-    ``cache_dir``, persisted there keyed by a hash of the shipped catalog file (later starts load it).
-    ``encoder`` "e5" adds the LoanwordMatcher for katakana queries (``settings.search_encoder``); its sentence
-    encoder is loaded here (``SentenceEncoder.warm``), so no search reads the model from disk."""
-    index = HybridIndex.build(catalog, cache_dir=cache_dir, catalog_path=DEFAULT_CATALOG if cache_dir else None,
-                              encoder=SentenceEncoder() if encoder == "e5" else None)
-    if index.loanwords is not None:
-        index.loanwords.encoder.warm()  # a cached index holds its own (unpickled, not yet loaded) encoder
-    return index
+__all__ = ["build_models", "local_models", "open_deps", "profile_models", "shared_index", "shared_recommender"]
 
 
 @lru_cache(maxsize=2)

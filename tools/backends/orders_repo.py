@@ -23,6 +23,7 @@ from typing import Any
 
 from core.domain import ActionResult, Order, OrderItem
 from core.errors import OrderActionNotAllowed, OrderNotFound
+from tools.backends.demo_data import build_seed
 from tools.backends.sqlite import open_sqlite
 
 log = logging.getLogger(__name__)
@@ -250,12 +251,10 @@ class _OrdersRepositoryBase(ABC):
         return None
 
     async def seed_if_empty(self, now: datetime | None = None, catalog: Any | None = None) -> bool:
-        """Write the demo data of ``tools.backends.seed.build_seed(now, catalog)`` when there are no customers yet.
+        """Write the demo data of ``tools.backends.demo_data.build_seed(now, catalog)`` when there are no customers yet.
 
         Returns True when it seeded, False when data already existed. Safe under concurrent callers.
         """
-        from tools.backends.seed import build_seed
-
         async with self._tx(write=True) as tx:
             await self._before_ddl(tx)  # serialises concurrent seeders on Postgres
             row = await tx.one(_Q_COUNT_CUSTOMERS)

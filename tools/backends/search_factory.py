@@ -1,20 +1,25 @@
-"""open_search_index: choose the catalog search backend (in-process, pgvector, OpenSearch) from settings."""
+"""open_search_index: choose the catalog search backend (in-process, pgvector, OpenSearch) from settings;
+shared_index: the in-process index, fitted once per process."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import pickle
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigurationError
 from core.ports import SearchIndex
-from tools.backends.search_index import LsaEmbedder
+from core.settings import EncoderName
+from tools.backends.catalog import DEFAULT_CATALOG
+from tools.backends.models.encoder import SentenceEncoder
+from tools.backends.search_index import HybridIndex, LsaEmbedder
 
 log = logging.getLogger(__name__)
 
-__all__ = ["open_search_index", "catalog_embedder"]
+__all__ = ["open_search_index", "catalog_embedder", "shared_index"]
 
 
 def _setting(settings: Any, name: str, default: Any) -> Any:
@@ -48,6 +53,19 @@ def catalog_embedder(catalog: Any, cache_dir: Path | None, dim: int = 128) -> Ls
     return embedder
 
 
+@lru_cache(maxsize=2)
+def shared_index(catalog: Any, cache_dir: Path | None = None, encoder: EncoderName = "none") -> HybridIndex:
+    """The search index of ``catalog``, fitted once per process (read-only, safe to share) and, with
+    ``cache_dir``, persisted there keyed by a hash of the shipped catalog file (later starts load it).
+    ``encoder`` "e5" adds the LoanwordMatcher for katakana queries (``settings.search_encoder``); its sentence
+    encoder is loaded here (``SentenceEncoder.warm``), so no search reads the model from disk."""
+    index = HybridIndex.build(catalog, cache_dir=cache_dir, catalog_path=DEFAULT_CATALOG if cache_dir else None,
+                              encoder=SentenceEncoder() if encoder == "e5" else None)
+    if index.loanwords is not None:
+        index.loanwords.encoder.warm()  # a cached index holds its own (unpickled, not yet loaded) encoder
+    return index
+
+
 def open_search_index(settings: Any, catalog: Any, pool: Any | None = None) -> SearchIndex:
     """The SearchIndex selected by ``settings.search_backend`` ("memory" when unset).
 
@@ -68,8 +86,6 @@ def open_search_index(settings: Any, catalog: Any, pool: Any | None = None) -> S
     dense = float(_setting(settings, "search_dense_weight", 0.0))
     cache_dir = _setting(settings, "model_dir", None)
     if backend == "memory":
-        from tools.backends.factory import shared_index
-
         return shared_index(catalog, cache_dir, _setting(settings, "search_encoder", "e5"))
 
     if backend == "pgvector":

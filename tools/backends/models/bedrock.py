@@ -29,7 +29,13 @@ from core.errors import ConfigurationError
 from core.ports import Critique, Plan, RouterDecision
 from core.settings import Settings
 from core.usage import find_price
-from nodes.prompts import agent_messages, critic_messages, planner_messages, review_messages, router_messages
+from tools.backends.models.prompts import (
+    agent_messages,
+    critic_messages,
+    planner_messages,
+    review_messages,
+    router_messages,
+)
 from tools.backends.models.resilience import CircuitBreaker, FallbackChain, MalformedOutput, Tier
 
 log = logging.getLogger(__name__)
@@ -288,7 +294,7 @@ class ToolCallingPolicy:
 class FallbackChatModel(BaseChatModel):
     """Writer role: a chat model that streams from the first tier of ``chain`` that starts answering.
 
-    Input: the writer messages (nodes/prompts.writer_messages); output: the answer AIMessage whose
+    Input: the writer messages (tools/backends/models/prompts.writer_messages); output: the answer AIMessage whose
     ``usage_metadata`` is the answering tier's. Token callbacks come from this model only (inner models run
     tagged 'nostream'), so LangGraph's ``messages`` mode streams each token once.
     """

@@ -22,7 +22,7 @@ _TOKEN = re.compile(r"\S+\s*|\s+")
 
 
 def task_from_messages(messages: list[BaseMessage]) -> WriteTask:
-    """The WriteTask JSON carried by the last message (see nodes/prompts.writer_messages)."""
+    """The WriteTask JSON carried by the last message (see tools/backends/models/prompts.writer_messages)."""
     return WriteTask.model_validate(json.loads(str(messages[-1].content)))
 
 

@@ -1,4 +1,9 @@
-"""Rebuild the shipped artifacts (``mangaassist train``): fit the local router, embed the catalog's title forms."""
+"""Rebuild the shipped artifacts (``mangaassist train``): fit the local router, embed the catalog's title forms.
+
+It builds from both the model profiles (``models.local_router``, ``models.encoder``) and the search index
+(``search_index.LoanwordMatcher``, which itself uses ``models.encoder``), so it sits beside ``factory`` above both
+rather than inside ``models``, where it made ``models`` and ``search_index`` import each other.
+"""
 
 from __future__ import annotations
 
