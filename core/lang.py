@@ -28,11 +28,14 @@ _YES = re.compile(
 """A yes at the start of a reply. English words end at a word boundary; Japanese ones need none (Python's ``\b`` sees
 no boundary between 確定 and で, so "確定で" was unclear)."""
 _NO = re.compile(
-    r"^\s*(?:actually,? |on second thought,? |やっぱり|やっぱ|やはり)?"
-    r"(n|no|nope|nah|don'?t|do not|stop|cancel that|never ?mind|keep it|"
-    r"いいえ|いや|やめ|やめて|結構です|けっこうです|キャンセルしない|しない|不要)",
+    r"^\s*(?:(?:hmm+|um+|uh+|er+m?|oh|ah|wait|actually|on second thought|うーん|うーむ|えっと|あ|いや待って)[,、.…!\s]*)*"
+    r"(?:やっぱり|やっぱ|やはり)?[、,\s]*"
+    r"(?:(?:n|no|nope|nah|don'?t|do not|stop|cancel that|never ?mind|keep (?:it|the order|that))\b|"
+    r"いいえ|いや|やめ|結構です|けっこうです|キャンセルしない|しない|不要|そのままで)",
     re.IGNORECASE,
 )
+"""A no at the start of a reply, after any filler ("hmm wait actually no, keep the order", "うーん、やっぱりやめます").
+English words end at a word boundary ("nice" is no "n")."""
 
 
 def parse_confirmation(text: str | bool | None) -> bool | None:

@@ -288,6 +288,8 @@ def test_fact_questions_in_other_words(text, fact):
     ("注文をやめることはできる？", "can_cancel"), ("取り消せますか", "can_cancel"),
     ("what day will it be delivered?", "arrival"), ("問い合わせ番号を教えて", "tracking"),
     ("伝票番号わかる？", "tracking"),
+    ("can you cancel it for me", "cancel"), ("could you cancel that order please", "cancel"),  # requests, politely
+    ("too late to cancel it?", "can_cancel"), ("is it too late to cancel?", "can_cancel"),
 ])
 def test_order_questions_in_other_words(text, q):
     assert order_question(text) == q

@@ -66,7 +66,8 @@ def test_locale_and_confirmation():
     for yes in ("yes", "Yes, cancel it", "はい", "お願いします", "ok!", True, "確定で", "確定します", "大丈夫です、お願いします",
                 "キャンセルでお願いします", "それでお願いします"):
         assert parse_confirmation(yes) is True
-    for no in ("no", "いいえ", "nope", "やめてください", False):
+    for no in ("no", "いいえ", "nope", "やめてください", False, "hmm wait actually no, keep the order", "um, no thanks",
+               "wait, don't", "うーん、やっぱりやめます"):
         assert parse_confirmation(no) is False
     assert parse_confirmation("maybe later") is None
     assert parse_confirmation("okinawa") is None and parse_confirmation("はいりますか") is None

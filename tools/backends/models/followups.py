@@ -50,7 +50,8 @@ _FACTS: tuple[tuple[str, re.Pattern[str]], ...] = (
                             r"あらすじ|どんな(?:話|内容|作品|漫画|ストーリー)|内容|ストーリー", re.I)),
 )
 
-_CAN_CANCEL = re.compile(r"\b(?:can|could|may) (?:i|we|you) (?:still )?(?:cancel|call (?:it|that|this(?: one)?) off)\b|\bis it (?:still )?(?:possible to )?cancel|"
+_CAN_CANCEL = re.compile(r"\b(?:can|could|may) (?:i|we) (?:still )?(?:cancel|call (?:it|that|this(?: one)?) off)\b|\bis it (?:still )?(?:possible to )?cancel|"
+                         r"\btoo late to cancel\b|"
                          r"\b(?:am i|are we) (?:still )?able to cancel\b|\bis cancell?(?:ing|ation)(?: it| that| this)? (?:still )?(?:an option|possible|allowed)\b|"
                          r"取り?消し(?:は|って|が)?(?:でき|可能|出来)|取り?消せ(?:ます|る)|(?:注文を)?やめ(?:る|ること)(?:は|って|が)?(?:でき|可能|出来)|"
                          r"\bcan (?:it|that|this|the order)(?: one)? (?:still )?be cancell?ed\b|\bcancell?able\b|キャンセル(?:は|って|が)?(?:でき|可能|出来)", re.I)
