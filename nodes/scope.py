@@ -68,6 +68,8 @@ POLICY_ASK = re.compile(r"\byour (?:return|refund|shipping|delivery|cancellation
 ORDER_ASK = re.compile(r"\b(?:return|refund|send back) (?:it|this|that|them|my|the)\b|\bsend (?:it|them) back\b|"
                        r"\bwhere(?:'s| is| are) my (?:stuff|things|package|parcel|order|delivery|books?|manga)\b|"
                        r"\b(?:the|my) (?:books?|manga|stuff|things?|volumes?) (?:i|we) (?:ordered|bought|purchased)\b|"
+                       r"\bwhere(?:'s| is| are) the (?:package|parcel|delivery|order)\b|\bmy [\w' :-]{2,40}? order\b(?! (?:history|form|of))|"
+                       r"(?:頼んだ|注文した|買った)(?:んですが|のですが|んだけど|けど)|(?:まとめて|一緒に)(?:頼んだ|注文した)|"
                        r"返品|返金|(?:頼んだ|注文した|買った|購入した)(?:本|漫画|もの|物|やつ|商品|巻)|を(?:頼んだ|注文した)(?:やつ|もの|の)",
                        re.I)
 """Besides a cancellation (``text_rules.order_action``), an order request whatever else the message names: return

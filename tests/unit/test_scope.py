@@ -73,7 +73,11 @@ def test_an_order_question_naming_a_country_is_a_policy_question(text):
                                          ("chitchat", "ワンピースの注文をキャンセルして"),
                                          ("out_of_scope", "頼んだ本はどうなりましたか"), ("out_of_scope", "注文した漫画まだ？"),
                                          ("search", "進撃の巨人を頼んだやつ、どうなってる？"),
-                                         ("out_of_scope", "what happened to the books I ordered?")])
+                                         ("out_of_scope", "what happened to the books I ordered?"),
+                                         ("search", "where's the package with my death note volume"),
+                                         ("search", "my hunter x hunter order, did it get delivered?"),
+                                         ("search", "進撃の巨人の23巻、2冊頼んだんですがいつ着きます？"),
+                                         ("search", "聲の形とMONSTERをまとめて頼んだ注文があると思うんですが")])
 def test_an_order_action_or_my_parcel_is_an_order_whatever_the_router_said(intent, text):
     assert catalog_scope([intent], {"has_entity": True}, text) == ["order"]
 
