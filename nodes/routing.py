@@ -52,9 +52,11 @@ def resolve_intents(decision: RouterDecision, text: str, active_intent: str | No
 
 _ACK = re.compile(r"(?:(?:ok(?:ay)?|alright|all right|right|sure|great|cool|nice|good|fine|well|so|and|also|then|"
                   r"hmm+|um+|oh|ah|yes|yeah|yep|got it|i see|one more thing|another thing|thanks|thank you|thx|"
-                  r"うん|はい|ええ|なるほど|そっか|そうか|じゃあ|では|ところで|あと|それと|ありがとう(?:ございます)?)[\s,.!、。…-]*)+", re.I)
-"""A clause that only acknowledges or leads in ("ok,", "ok thanks, and", "じゃあ"): beside a request it is no small
-talk of its own."""
+                  r"hi|hello|hey|hiya|good (?:morning|afternoon|evening)|"
+                  r"うん|はい|ええ|なるほど|そっか|そうか|じゃあ|では|ところで|あと|それと|ありがとう(?:ございます)?|"
+                  r"こんにちは|こんばんは|おはようございます|すみません|すいません)[\s,.!！、。…-]*)+", re.I)
+"""A clause that only acknowledges, greets or leads in ("ok,", "ok thanks, and", "Hi!", "こんにちは！", "じゃあ"): beside
+a request it is no small talk of its own."""
 
 
 def drop_subsumed(intents: list[str], requests: dict[str, str], text: str) -> list[str]:

@@ -5,6 +5,8 @@ order, and the fact stated."""
 
 from __future__ import annotations
 
+import pytest
+
 
 async def _turn(assistant, text, thread, user="u_ben"):
     out = await assistant.turn(text, thread_id=thread, user_id=user)
@@ -323,6 +325,14 @@ async def test_an_acknowledgement_before_a_question_adds_no_small_talk(assistant
     out, _ = await _turn(assistant, "ok, and do you ship to Germany?", "fu-ack-1")
     assert out["intents"] == ["faq"] and "Happy to chat" not in out["answer"]
     assert out["answer"].startswith("Yes, we ship to Germany.")
+
+
+@pytest.mark.parametrize("text", ["Hi! do you have Vagabond?", "hello, is Berserk in stock?",
+                                  "こんにちは！ベルセルクはありますか"])
+async def test_a_greeting_before_a_request_adds_no_small_talk(assistant, text):
+    out, _ = await _turn(assistant, text, f"fu-hi-{hash(text) % 1000}")
+    assert out["intents"] == ["search"] and out["items"]
+    assert "Happy to chat" not in out["answer"] and "I'm MangaAssist" not in out["answer"]
 
 
 async def test_a_policy_question_after_a_title_is_not_a_question_about_the_title(assistant):
