@@ -99,6 +99,7 @@ class Assistant:
 
     @classmethod
     async def open(cls, settings: Settings, stack: AsyncExitStack) -> Assistant:
+        """Open persistence and dependencies (closed by ``stack``) and compile the supervisor graph."""
         persistence = await open_persistence(settings, stack)
         deps = await open_deps(settings, pool=persistence.pool)
         stack.push_async_callback(deps.aclose)

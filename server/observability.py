@@ -329,6 +329,7 @@ class GraphObserver(BaseCallbackHandler):
 
     def on_chain_start(self, serialized: dict | None, inputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
                        tags: list[str] | None = None, metadata: dict | None = None, **kwargs: Any) -> None:
+        """Start timing a graph node (LangChain callback)."""
         name = kwargs.get("name") or (serialized or {}).get("name") or ""
         md = metadata or {}
         self._thread_of[run_id] = self._thread_of.get(parent_run_id, "") or str(md.get("thread_id") or "")
@@ -348,6 +349,7 @@ class GraphObserver(BaseCallbackHandler):
             self._carrier[run_id] = carrier
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """Record a node's duration (LangChain callback)."""
         self._thread_of.pop(run_id, None)
         self._carrier.pop(run_id, None)
         rec, dt = self._end(run_id)
@@ -364,6 +366,7 @@ class GraphObserver(BaseCallbackHandler):
             self._activity(rec, "node_end", node=rec["name"], ms=round(dt * 1000, 2))
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """Record a node's failure (LangChain callback)."""
         self._thread_of.pop(run_id, None)
         self._carrier.pop(run_id, None)
         rec, dt = self._end(run_id, error)
@@ -387,11 +390,13 @@ class GraphObserver(BaseCallbackHandler):
 
     def on_tool_start(self, serialized: dict | None, input_str: str, *, run_id: UUID, parent_run_id: UUID | None = None,
                       metadata: dict | None = None, **kwargs: Any) -> None:
+        """Start timing a tool call (LangChain callback)."""
         name = kwargs.get("name") or (serialized or {}).get("name") or "tool"
         rec = self._start(run_id, parent_run_id, "tool", name, metadata, {"mangaassist.tool": name})
         self._activity(rec, "tool_start", tool=name)
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """Record a tool call's duration (LangChain callback)."""
         rec, dt = self._end(run_id)
         if rec is not None:
             self._log(rec, dt)
@@ -399,6 +404,7 @@ class GraphObserver(BaseCallbackHandler):
             self._activity(rec, "tool_end", tool=rec["name"], ms=round(dt * 1000, 2))
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """Record a tool call's failure (LangChain callback)."""
         rec, dt = self._end(run_id, error)
         if rec is not None:
             self.metrics.tools.labels(rec["name"], "error").inc()
@@ -409,12 +415,14 @@ class GraphObserver(BaseCallbackHandler):
 
     def on_chat_model_start(self, serialized: dict | None, messages: Any, *, run_id: UUID,
                             parent_run_id: UUID | None = None, metadata: dict | None = None, **kwargs: Any) -> None:
+        """Start timing a chat model call (LangChain callback)."""
         name = kwargs.get("name") or (serialized or {}).get("name") or "model"
         self._start(run_id, parent_run_id, "model", name, metadata, {"gen_ai.request.model": name})
 
     on_llm_start = on_chat_model_start
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """Record a model call's duration and usage (LangChain callback)."""
         rec = self._runs.get(run_id)
         tin = tout = 0
         for gens in getattr(response, "generations", None) or ():
@@ -431,6 +439,7 @@ class GraphObserver(BaseCallbackHandler):
         self._end(run_id)
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """Record a model call's failure (LangChain callback)."""
         if self._end(run_id, error)[0] is not None:
             self.metrics.error("model_error")
 
@@ -480,6 +489,7 @@ class HttpMetricsMiddleware:
         self.app = app
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        """ASGI entry point."""
         metrics = getattr(getattr(scope.get("app"), "state", None), "metrics", None)
         if scope["type"] != "http" or metrics is None:
             return await self.app(scope, receive, send)

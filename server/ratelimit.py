@@ -154,6 +154,7 @@ class RateLimitMiddleware:
         self.app = app
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        """ASGI entry point."""
         if scope["type"] not in ("http", "websocket") or scope.get("path", "") in EXEMPT_PATHS:
             return await self.app(scope, receive, send)
         app = scope.get("app")

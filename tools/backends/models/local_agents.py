@@ -75,6 +75,7 @@ class SearchPolicy:
     """
 
     async def athink(self, state: dict, tools: Sequence[BaseTool], context: Any) -> AIMessage:
+        """The next tool calls of the specialist (rules; see the class docstring)."""
         k = getattr(context, "search_k", 5)
         referred = (state.get("focus") or {}).get("referent")
         if isinstance(referred, dict) and referred.get("kind") == "beyond_list":  # "the second one" after one title
@@ -118,6 +119,7 @@ class RecommendPolicy:
     """
 
     async def athink(self, state: dict, tools: Sequence[BaseTool], context: Any) -> AIMessage:
+        """The next tool calls of the specialist (rules; see the class docstring)."""
         ref = _referenced_item(state)
         if ref is not None and not _retry(state):
             return _msg(_call("get_title_details", mal_id=ref))
@@ -154,6 +156,7 @@ class OrderPolicy:
     """
 
     async def athink(self, state: dict, tools: Sequence[BaseTool], context: Any) -> AIMessage:
+        """The next tool calls of the specialist (rules; see the class docstring)."""
         retry = _retry(state)
         if retry.startswith("act:"):
             _, action, oid = retry.split(":", 2)
@@ -184,6 +187,7 @@ class ConversationPolicy:
     """Conversation agent: policy lookup for ``faq``, an escalation for ``handoff``, no tool otherwise."""
 
     async def athink(self, state: dict, tools: Sequence[BaseTool], context: Any) -> AIMessage:
+        """The next tool calls of the specialist (rules; see the class docstring)."""
         intent, request = state.get("intent"), state.get("request", "")
         if intent == "faq":
             return _msg(_call("search_policies", query=request))
