@@ -188,9 +188,11 @@ class Writer(Protocol):
 
 
 class Critic(Protocol):
-    """``acritique``: whether an answer is grounded in its evidence, in ``locale``."""
+    """``acritique``: whether an answer is grounded in its evidence (quality gate); ``areview_evidence``: whether a specialist should think again (reflect)."""
     async def acritique(self, answer: str, evidence: list[dict], locale: str) -> Critique:
         """The Critique of ``answer`` against ``evidence``."""
+    async def areview_evidence(self, agent: str, intent: str, request: str, evidence: list[dict]) -> Critique:
+        """Whether ``evidence`` answers the ``request`` of ``agent`` for ``intent`` (reflect: think again?)."""
 
 
 class Planner(Protocol):

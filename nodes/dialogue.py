@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, cast
 
 from core.state import FOCUS_MAX, focus_reducer
 from nodes.scope import POLICY_ASK, POLICY_CUE
@@ -188,6 +188,7 @@ def resolve_followup(text: str, focus: Mapping[str, Any] | None, linked: Any | N
     orders = list(focus.get("orders") or [])
     order_id = focus.get("order_id")
     last_kind = (focus.get("last_list") or {}).get("kind")
+    kind: str | None
     if f.order_q or (f.fact == "status" and focus.get("kind") == "order" and _STATUS_WORD.search(text or "")):
         kind = "order"  # "what's the status?" right after an order was discussed is about the order
     elif f.fact or f.volume is not None:
@@ -220,7 +221,7 @@ def resolve_followup(text: str, focus: Mapping[str, Any] | None, linked: Any | N
         return Resolution("search", {"kind": "item", "mal_id": int(mal_id), "title": title})
     if kind == "order":
         if f.recency is not None or f.ordinal is not None:
-            oid = _pick(orders, 0 if f.recency == "newest" else -1 if f.recency == "oldest" else f.ordinal)
+            oid = _pick(orders, 0 if f.recency == "newest" else -1 if f.recency == "oldest" else cast(int, f.ordinal))  # recency is newest/oldest
         else:
             oid = order_id
         if oid is None:

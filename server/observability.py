@@ -176,6 +176,7 @@ class ActivityStream:
             self._outbox.put_nowait((thread_id, event))
 
     async def _write_forever(self) -> None:
+        assert self.redis is not None  # the writer runs only in Redis mode
         while True:
             batch = [await self._outbox.get()]
             while not self._outbox.empty() and len(batch) < 500:
@@ -228,6 +229,7 @@ class ActivityStream:
     async def _xread(self, thread_id: str, q: asyncio.Queue) -> None:
         last = "$"
         key = ACTIVITY_STREAM.format(thread_id)
+        assert self.redis is not None  # tailed from Redis only in Redis mode
         while True:
             try:
                 resp = await self.redis.xread({key: last}, block=1000, count=100)
@@ -278,8 +280,8 @@ class GraphObserver(BaseCallbackHandler):
         carrier = self._tracked(parent_run_id)
         parent = self._runs.get(carrier) if carrier is not None else None
         rec = {"kind": kind, "name": name, "t0": time.perf_counter(), "span": None,
-               "thread_id": (parent or {}).get("thread_id") or self._thread_of.get(parent_run_id) or md.get("thread_id")
-               or "",
+               "thread_id": (parent or {}).get("thread_id") or (self._thread_of.get(parent_run_id) if parent_run_id is not None else None)
+               or md.get("thread_id") or "",
                "agent": _agent(md.get("langgraph_checkpoint_ns", ""))}
         rec["user"] = (parent or {}).get("user") or hash_user(str(md.get("user_id", "")))
         if self.tracer is not None:
@@ -332,7 +334,7 @@ class GraphObserver(BaseCallbackHandler):
         """Start timing a graph node (LangChain callback)."""
         name = kwargs.get("name") or (serialized or {}).get("name") or ""
         md = metadata or {}
-        self._thread_of[run_id] = self._thread_of.get(parent_run_id, "") or str(md.get("thread_id") or "")
+        self._thread_of[run_id] = (self._thread_of.get(parent_run_id, "") if parent_run_id is not None else "") or str(md.get("thread_id") or "")
         if parent_run_id is None:
             rec = self._start(run_id, None, "turn", name, md)
             self._activity(rec, "turn_start")
@@ -419,7 +421,8 @@ class GraphObserver(BaseCallbackHandler):
         name = kwargs.get("name") or (serialized or {}).get("name") or "model"
         self._start(run_id, parent_run_id, "model", name, metadata, {"gen_ai.request.model": name})
 
-    on_llm_start = on_chat_model_start
+    # Same positional shape as LangChain's on_llm_start (its prompts arrive as ``messages``); the names differ.
+    on_llm_start = on_chat_model_start  # type: ignore[assignment]
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """Record a model call's duration and usage (LangChain callback)."""
