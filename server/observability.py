@@ -522,7 +522,6 @@ def build_router() -> Any:
     """``GET /metrics`` (Prometheus text; not rate limited, no API key — bind the server to a private interface
     or scrape through the network policy) and ``WS /v1/ws/threads/{thread_id}/activity`` (the thread's activity
     stream for observers; same authentication and ownership rules as the chat socket, 1008 on failure)."""
-
     router = APIRouter(tags=["operations"])
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)

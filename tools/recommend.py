@@ -55,7 +55,6 @@ def make_recommend_tools(deps: Deps) -> list[BaseTool]:
     orders repository (e.g. sqlite3.Error, psycopg.OperationalError) propagate: the specialist's ToolNode
     re-raises them.
     """
-
     unfinished = [it.mal_id for it in deps.catalog.items if it.status != "Finished"]
 
     def seed_of(title: str) -> int | None:

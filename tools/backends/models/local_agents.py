@@ -69,7 +69,8 @@ class SearchPolicy:
     genres question), else a catalog search on the cleaned request.
 
     An ordinal past the end of the last list (referent kind ``beyond_list``) reads the one title listed (no tool
-    for a longer list): the writer names it and asks which title is meant. A back-reference to the plan step's referent ("add volume 1 of it") searches that title and volume, or
+    for a longer list): the writer names it and asks which title is meant. A back-reference to the plan step's referent
+    ("add volume 1 of it") searches that title and volume, or
     gets its details when no volume is named. Retry instruction ``broaden`` (from reflect when nothing was
     found) searches the raw request instead of the cleaned query, then only its first words.
     """
