@@ -82,7 +82,8 @@ def run_search_eval(index=None, sample: int | None = None, split: str = "test", 
     Returns a dict: ``split``, ``n_queries``, ``build_s`` (0 when an index was passed), ``hybrid``
     (``overall`` and ``per_kind`` dicts of recall@1, recall@10, mrr@10, n), ``volume_accuracy``
     (share of volume queries whose hits carry the requested volume), ``latency_ms`` (p50, p99,
-    mean, and cpu_p50/cpu_p99 = thread CPU time, which other load on the machine does not inflate), ``search_many_qps``, ``baselines`` (same metric dicts for ``char_tfidf`` and
+    mean, and cpu_p50/cpu_p99 = thread CPU time, which other load on the machine does not inflate), ``search_many_qps``,
+    ``baselines`` (same metric dicts for ``char_tfidf`` and
     ``word_tfidf``) when ``with_baselines``, ``sentence`` (``run_sentence_eval``), and ``loanword`` (``run_loanword_eval``) when the index is a
     HybridIndex. Raises ValueError on a bad split or sample.
     """

@@ -9,6 +9,7 @@ from core.settings import get_settings
 
 
 def register(app: typer.Typer, eval_app: typer.Typer, bench_app: typer.Typer) -> None:
+    """Add the admin commands to the CLI (``app``; ``eval_app`` and ``bench_app`` are the sub-apps)."""
     @app.command()
     def prune(
         keep_last: int | None = typer.Option(None, "--keep-last", help="Checkpoints kept per thread (default: settings.checkpoint_keep_last)."),

@@ -17,7 +17,8 @@ def register(app: typer.Typer, eval_app: typer.Typer, bench_app: typer.Typer) ->
         turns: int = typer.Option(20, "--turns", help="Turns per session, >= 1."),
         durability: str = typer.Option(None, "--durability", help="sync | async | exit (default: the project's default)."),
         untuned: bool = typer.Option(False, "--untuned", help="Postgres with library defaults (no lz4): the 'before' setup."),
-        keep_last: int = typer.Option(20, "--keep-last", help="Postgres: prune the bench threads to K checkpoints after the run and re-time history (0 = skip)."),
+        keep_last: int = typer.Option(20, "--keep-last", help="Postgres: prune the bench threads to K checkpoints after the run and "
+                                                                   "re-time history (0 = skip)."),
         rounds: int = typer.Option(4, "--rounds", help="Blocks of turns in which the baseline and checkpointed phases alternate, >= 1."),
         as_json: bool = typer.Option(False, "--json", help="Print only the JSON line (no table)."),
     ) -> None:

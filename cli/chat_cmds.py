@@ -28,6 +28,7 @@ def _render(console: Console, out: dict) -> None:
 
 
 def register(app: typer.Typer, eval_app: typer.Typer, bench_app: typer.Typer) -> None:
+    """Add the chat commands to the CLI (``app``; ``eval_app`` and ``bench_app`` are the sub-apps)."""
     @app.command()
     def chat(
         message: str | None = typer.Argument(None, help="One message; omit for an interactive chat."),

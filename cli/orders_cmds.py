@@ -9,6 +9,7 @@ from core.settings import get_settings
 
 
 def register(app: typer.Typer, eval_app: typer.Typer, bench_app: typer.Typer) -> None:
+    """Add the orders commands to the CLI (``app``; ``eval_app`` and ``bench_app`` are the sub-apps)."""
     async def _with_repo(fn):
         from contextlib import AsyncExitStack
 

@@ -25,6 +25,7 @@ async def _with_accounts(fn: Callable[[Any], Awaitable[Any]]) -> Any:
 
 
 def register(app: typer.Typer, eval_app: typer.Typer, bench_app: typer.Typer) -> None:
+    """Add the serve commands to the CLI (``app``; ``eval_app`` and ``bench_app`` are the sub-apps)."""
     keys_app = typer.Typer(no_args_is_help=True, help="API keys of the HTTP/WebSocket server (stored hashed).")
     app.add_typer(keys_app, name="keys")
 

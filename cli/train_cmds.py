@@ -9,6 +9,7 @@ from core.settings import get_settings
 
 
 def register(app: typer.Typer, eval_app: typer.Typer, bench_app: typer.Typer) -> None:
+    """Add the train commands to the CLI (``app``; ``eval_app`` and ``bench_app`` are the sub-apps)."""
     @app.command()
     def train(
         check: bool = typer.Option(False, "--check", help="Only verify the shipped files against the current data and "

@@ -15,7 +15,7 @@ import time
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, cast
 
 from core.usage import UsageMeter
 
@@ -58,7 +58,8 @@ class TurnBudget:
     def start(cls, latency_budget_ms: float, deadline_epoch_ms: float | None = None, **usd_left: float) -> TurnBudget:
         """A budget starting now (or ending at ``deadline_epoch_ms`` when the caller fixed the deadline)."""
         deadline = deadline_epoch_ms if deadline_epoch_ms is not None else now_ms() + latency_budget_ms
-        return cls(latency_budget_ms=float(latency_budget_ms), deadline_epoch_ms=float(deadline), **usd_left)
+        return cls(latency_budget_ms=float(latency_budget_ms), deadline_epoch_ms=float(deadline),
+                   **cast("dict[str, Any]", usd_left))  # only usd_left_* fields, by the callers
 
     @classmethod
     def from_state(cls, data: Mapping[str, Any] | None, context: Any = None, spent_usd: float = 0.0) -> TurnBudget:

@@ -31,7 +31,8 @@ class AgentPolicy(Protocol):
     The local profile implements it with rules; the bedrock profile with a tool-calling chat model.
     """
 
-    async def athink(self, state: dict, tools: Sequence[BaseTool], context: Any) -> AIMessage: ...
+    async def athink(self, state: dict, tools: Sequence[BaseTool], context: Any) -> AIMessage:
+        """The next step of the specialist: an AIMessage with the tool calls to run, or none to answer."""
 
 
 @dataclass

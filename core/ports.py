@@ -29,7 +29,8 @@ class Catalog(Protocol):
 
     items: Sequence[CatalogItem]
 
-    def get(self, mal_id: int) -> CatalogItem | None: ...
+    def get(self, mal_id: int) -> CatalogItem | None:
+        """The item with MyAnimeList id ``mal_id``, or None."""
     def __len__(self) -> int: ...
 
 
@@ -83,14 +84,22 @@ class EntityLinker(Protocol):
 class OrdersRepository(Protocol):
     """Orders of customers; every call is scoped to ``user_id`` (another user's order is OrderNotFound)."""
 
-    async def list_orders(self, user_id: str) -> list[Order]: ...
-    async def get_order(self, user_id: str, order_id: str) -> Order: ...
-    def check_action(self, order: Order, action: str) -> tuple[str, int]: ...
-    async def cancel(self, user_id: str, order_id: str, idempotency_key: str) -> ActionResult: ...
-    async def request_return(self, user_id: str, order_id: str, idempotency_key: str, reason: str = "") -> ActionResult: ...
-    async def record_escalation(self, user_id: str, thread_id: str, summary: str, idempotency_key: str) -> str: ...
-    async def demo_users(self) -> list[dict]: ...
-    async def close(self) -> None: ...
+    async def list_orders(self, user_id: str) -> list[Order]:
+        """The orders of ``user_id``."""
+    async def get_order(self, user_id: str, order_id: str) -> Order:
+        """One order of ``user_id``; OrderNotFound when it does not exist or belongs to another user."""
+    def check_action(self, order: Order, action: str) -> tuple[str, int]:
+        """The store rules for ``action`` on ``order``, writing nothing: (resulting status, refund in JPY); raises OrderActionNotAllowed."""
+    async def cancel(self, user_id: str, order_id: str, idempotency_key: str) -> ActionResult:
+        """Cancel the order (idempotent per ``idempotency_key``)."""
+    async def request_return(self, user_id: str, order_id: str, idempotency_key: str, reason: str = "") -> ActionResult:
+        """Request a return of the order (idempotent per ``idempotency_key``)."""
+    async def record_escalation(self, user_id: str, thread_id: str, summary: str, idempotency_key: str) -> str:
+        """Record a hand-off to a human agent; returns the escalation ticket id (idempotent per key)."""
+    async def demo_users(self) -> list[dict]:
+        """Customers for demos and the CLI (user_id, name, locale, order_ids)."""
+    async def close(self) -> None:
+        """Release the connections."""
 
 
 class PolicyKB(Protocol):
@@ -104,9 +113,12 @@ class PolicyKB(Protocol):
 class Cache(Protocol):
     """A small key/value cache with TTL (seconds). Values are JSON-serialisable."""
 
-    async def get(self, key: str) -> Any | None: ...
-    async def set(self, key: str, value: Any, ttl_s: int = 300) -> None: ...
-    async def close(self) -> None: ...
+    async def get(self, key: str) -> Any | None:
+        """The cached value of ``key``, or None when absent or expired."""
+    async def set(self, key: str, value: Any, ttl_s: int = 300) -> None:
+        """Store ``value`` under ``key`` for ``ttl_s`` seconds."""
+    async def close(self) -> None:
+        """Release the connections."""
 
 
 # ---- model roles -----------------------------------------------------------------------------
@@ -161,21 +173,31 @@ class Router(Protocol):
     core/state.py); a role may use either or neither (the local router classifies the message alone)."""
 
     async def aroute(self, text: str, history: Sequence[str] = (), focus: Mapping[str, Any] | None = None
-                     ) -> RouterDecision: ...
-    def route_many(self, texts: Sequence[str]) -> list[RouterDecision]: ...
+                     ) -> RouterDecision:
+        """The RouterDecision of the message ``text``."""
+    def route_many(self, texts: Sequence[str]) -> list[RouterDecision]:
+        """RouterDecisions of many messages, without history (batch evaluation)."""
 
 
 class Writer(Protocol):
-    async def awrite(self, task: WriteTask) -> str: ...
-    def astream(self, task: WriteTask) -> AsyncIterator[str]: ...
+    """``awrite``: the customer-facing answer of a WriteTask; ``astream``: the same answer in chunks."""
+    async def awrite(self, task: WriteTask) -> str:
+        """The whole answer."""
+    def astream(self, task: WriteTask) -> AsyncIterator[str]:
+        """The answer as it is written, chunk by chunk."""
 
 
 class Critic(Protocol):
-    async def acritique(self, answer: str, evidence: list[dict], locale: str) -> Critique: ...
+    """``acritique``: whether an answer is grounded in its evidence (quality gate); ``areview_evidence``: whether a specialist should think again (reflect)."""
+    async def acritique(self, answer: str, evidence: list[dict], locale: str) -> Critique:
+        """The Critique of ``answer`` against ``evidence``."""
+    async def areview_evidence(self, agent: str, intent: str, request: str, evidence: list[dict]) -> Critique:
+        """Whether ``evidence`` answers the ``request`` of ``agent`` for ``intent`` (reflect: think again?)."""
 
 
 class Planner(Protocol):
     """``aplan``: a Plan for a complex message, given the thread's last messages and dialogue state."""
 
     async def aplan(self, text: str, decision: RouterDecision, history: Sequence[str] = (),
-                    focus: Mapping[str, Any] | None = None) -> Plan: ...
+                    focus: Mapping[str, Any] | None = None) -> Plan:
+        """The Plan of ``text``."""

@@ -62,6 +62,7 @@ class CallRecord:
     at: float = field(default_factory=time.time)
 
     def to_dict(self) -> dict:
+        """The record as a JSON-ready dict (usd and ms rounded)."""
         d = asdict(self)
         d["usd"] = round(self.usd, 8)
         d["ms"] = round(self.ms, 2)
@@ -75,10 +76,12 @@ class UsageMeter:
     calls: list[dict] = field(default_factory=list)
 
     def record(self, rec: CallRecord) -> None:
+        """Add one model call."""
         self.calls.append(rec.to_dict())
 
     @property
     def usd(self) -> float:
+        """Total spend in USD."""
         return sum(c.get("usd", 0.0) for c in self.calls)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from contextlib import AsyncExitStack
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, cast
 
 from langchain_core.messages import HumanMessage
 from langgraph.types import Command, Durability
@@ -48,7 +48,7 @@ def validate_durability(value: Any) -> Durability | None:
     """Return ``value`` when it is a LangGraph durability mode ("sync", "async", "exit") or None (= the
     configured default); raise ValueError naming the allowed modes otherwise."""
     if value is None or (isinstance(value, str) and value in DURABILITY_MODES):
-        return value
+        return cast(Durability | None, value)
     raise ValueError(f"durability must be one of {', '.join(DURABILITY_MODES)}")
 
 
@@ -99,6 +99,7 @@ class Assistant:
 
     @classmethod
     async def open(cls, settings: Settings, stack: AsyncExitStack) -> Assistant:
+        """Open persistence and dependencies (closed by ``stack``) and compile the supervisor graph."""
         persistence = await open_persistence(settings, stack)
         deps = await open_deps(settings, pool=persistence.pool)
         stack.push_async_callback(deps.aclose)

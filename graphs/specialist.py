@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
@@ -58,7 +58,7 @@ SPECS: dict[str, SpecialistSpec] = specialist_specs()
 factories (AGENT_TOOLS)."""
 
 
-def build_specialist(spec: SpecialistSpec, deps: Deps, registry: AgentRegistry = REGISTRY) -> StateGraph:
+def build_specialist(spec: SpecialistSpec, deps: Deps, registry: AgentRegistry = REGISTRY) -> StateGraph[Any, Any, Any, Any]:
     """Uncompiled StateGraph of one specialist. Input SpecialistInput; output one AgentResult in ``results``.
 
     Edges: START → think; think ─(tool calls?)→ execute | respond; execute → reflect;

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from langgraph.graph import END, START, StateGraph
 
 from core.agents import REGISTRY, AgentRegistry
@@ -41,7 +43,7 @@ def check_agents(deps: Deps, registry: AgentRegistry = REGISTRY) -> None:
             raise AgentWiringError(agent.name, missing, deps.models.profile)
 
 
-def build_supervisor(deps: Deps, registry: AgentRegistry = REGISTRY) -> StateGraph:
+def build_supervisor(deps: Deps, registry: AgentRegistry = REGISTRY) -> StateGraph[Any, Any, Any, Any]:
     """Uncompiled supervisor StateGraph over the registered specialists (core/agents.py; compiled as subgraph nodes
     ``{agent}_agent`` with no checkpointer of their own: they inherit the parent's, so their checkpoints are
     namespaced per task).
@@ -66,7 +68,7 @@ def build_supervisor(deps: Deps, registry: AgentRegistry = REGISTRY) -> StateGra
              for a in registry}
     g.add_node("plan", make_plan(deps, steps, registry))
     g.add_edge("plan", "merge")
-    g.add_node("merge", merge)
+    g.add_node("merge", merge)  # type: ignore[type-var]  # langgraph: NodeInputT excludes dict; add_node takes it
     g.add_node("quality", make_quality(deps))
     g.add_node("finalize", finalize)
     g.add_edge(START, "classify")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, cast
 
 from core.state import FOCUS_MAX, focus_reducer
 from nodes.scope import POLICY_ASK, POLICY_CUE
@@ -49,7 +49,8 @@ __all__ = ["FOCUS_MAX", "Resolution", "focus_after_turn", "focus_write", "resolv
 class Resolution:
     """A follow-up resolved against the focus: ``intent`` to serve ("search" | "order" | "recommend" | "faq") and
     ``referent`` ({kind: "item", mal_id, title} | {kind: "order", order_id} | {kind: "orders_with_title"} |
-    {kind: "beyond_list", position, count, listed}: an ordinal past the end of the last list, or None: the agent works from the message and the thread's focus)."""
+    {kind: "beyond_list", position, count, listed}: an ordinal past the end of the last list, or None: the agent works
+    from the message and the thread's focus)."""
 
     intent: str
     referent: dict | None
@@ -65,7 +66,8 @@ def focus_after_turn(focus: Mapping[str, Any] | None, results: Sequence[Mapping[
     set when several orders were shown for a cancel/return request without an order id (the answer asks which),
     and cleared otherwise. Recommendations seeded by a named title set ``seed`` to it (unseeded ones clear it), so
     "more like it" continues from the same seed; their filters ("but finished") are kept in ``rec_filters``;
-    every pick shown is added to ``shown``. ``last_intent`` is the intent of the turn's first result. When several results (a multi-intent turn) show titles or orders, the first one in
+    every pick shown is added to ``shown``. ``last_intent`` is the intent of the turn's first result. When several
+    results (a multi-intent turn) show titles or orders, the first one in
     answer order is the focus. ``turn`` is the thread's turn number (SupervisorState.turn).
     """
     out = dict(focus or {})
@@ -139,7 +141,8 @@ def resolve_followup(text: str, focus: Mapping[str, Any] | None, linked: Any | N
     "何巻まで", "在庫は") or a volume ("3巻はありますか") → item; "the most recent one" → order (of the last order list); an ordinal ("the second
     one") → whatever the last list held (past its end: search, referent {kind: "beyond_list", position, count,
     listed (mal_ids)}, answered by naming what was listed and asking which title); more of the last list ("any others?", "他にもある？") after recommendations →
-    recommend, with no referent (the policy keeps the thread's seed and skips what was shown); a bare back-reference ("tell me more about it", "それ") → ``focus.kind``.
+    recommend, with no referent (the policy keeps the thread's seed and skips what was shown); a bare back-reference
+    ("tell me more about it", "それ") → ``focus.kind``.
 
     A message naming an order and a title while orders are in focus ("the Death Note order") → order, referent
     {kind: "orders_with_title"}: the order agent lists the orders holding that title.
@@ -188,6 +191,7 @@ def resolve_followup(text: str, focus: Mapping[str, Any] | None, linked: Any | N
     orders = list(focus.get("orders") or [])
     order_id = focus.get("order_id")
     last_kind = (focus.get("last_list") or {}).get("kind")
+    kind: str | None
     if f.order_q or (f.fact == "status" and focus.get("kind") == "order" and _STATUS_WORD.search(text or "")):
         kind = "order"  # "what's the status?" right after an order was discussed is about the order
     elif f.fact or f.volume is not None:
@@ -220,7 +224,7 @@ def resolve_followup(text: str, focus: Mapping[str, Any] | None, linked: Any | N
         return Resolution("search", {"kind": "item", "mal_id": int(mal_id), "title": title})
     if kind == "order":
         if f.recency is not None or f.ordinal is not None:
-            oid = _pick(orders, 0 if f.recency == "newest" else -1 if f.recency == "oldest" else f.ordinal)
+            oid = _pick(orders, 0 if f.recency == "newest" else -1 if f.recency == "oldest" else cast(int, f.ordinal))  # recency is newest/oldest
         else:
             oid = order_id
         if oid is None:

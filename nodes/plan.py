@@ -90,7 +90,7 @@ def step_failed(result: Mapping[str, Any] | BaseException | None) -> bool:
     return False
 
 
-def focus_from(deps_results: list[Mapping[str, Any]], base: Mapping[str, Any]) -> dict:
+def focus_from(deps_results: Sequence[Mapping[str, Any]], base: Mapping[str, Any]) -> dict:
     """``base`` focus updated with the items (mal_ids, first result first) and single order of dependencies;
     ``referent`` {mal_id, title} is the first item, the one a back-reference ("it", "それ") in a dependent step
     means."""
@@ -144,7 +144,7 @@ def make_plan(deps: Deps, specialists: Mapping[str, Any], registry: AgentRegistr
         shown: dict[str, list[dict]] = {}  # a replanned step → the successful results of its sub-plan
         failed: set[str] = set()  # ids of steps whose final result is a failure
         raised: set[str] = set()  # ids of steps whose specialist raised (logged with its traceback)
-        ran: list[dict] = []  # every result a step returned (its model calls and degrade steps are booked)
+        ran: list[Mapping[str, Any]] = []  # every result a step returned (its model calls and degrade steps are booked)
         log: list[dict] = []
         replans = 0
 

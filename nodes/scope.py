@@ -111,7 +111,8 @@ def catalog_scope(intents: Sequence[str], linked: Mapping[str, Any] | Any, text:
     cancel (``text_rules.order_action``) or return something or where a parcel is (``ORDER_ASK``: "cancel the One
     Piece one") is ``order``, and so
     does a lone ``order`` naming a country and no order id ("can I order
-    from Kenya?"). A lone ``out_of_scope`` that only thanks (``THANKS``) is ``chitchat``. Else ``intents`` unchanged. A message with several intents is left alone.
+    from Kenya?"). A lone ``out_of_scope`` that only thanks (``THANKS``) is ``chitchat``. Else ``intents`` unchanged. A
+    message with several intents is left alone.
     """
     intents = list(intents)
     if intents == ["out_of_scope"] and THANKS.fullmatch(text or ""):

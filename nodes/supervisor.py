@@ -195,7 +195,7 @@ def make_branch_failed(agent: str):
         exc = error.error
         if int(state.get("fan_out") or 1) < 2:
             raise exc
-        locale = state.get("locale") if state.get("locale") in BRANCH_FAILED else "en"
+        locale = str(state.get("locale")) if state.get("locale") in BRANCH_FAILED else "en"
         thread_id = str((config.get("configurable") or {}).get("thread_id", ""))
         graph_log.error("branch %s failed (%s); its part of the turn is answered with an apology", error.node,
                         type(exc).__name__, exc_info=(type(exc), exc, exc.__traceback__),

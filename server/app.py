@@ -69,7 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         t0 = time.perf_counter()
         async with AsyncExitStack() as stack:
             assistant = await Assistant.open(settings, stack)
-            accounts = await open_accounts(settings, pool=assistant.persistence.pool)
+            persistence = assistant.persistence
+            assert persistence is not None  # Assistant.open always opens it (only tests build one without)
+            accounts = await open_accounts(settings, pool=persistence.pool)
             stack.push_async_callback(accounts.close)
             redis = await _open_redis(settings, stack)
             broker = EventBroker(redis)
@@ -78,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.settings = settings
             app.state.assistant = assistant
             app.state.accounts = accounts
-            app.state.threads = ThreadRegistry(accounts, assistant.persistence.checkpointer)
+            app.state.threads = ThreadRegistry(accounts, persistence.checkpointer)
             app.state.run_guard = RunGuard(redis)
             app.state.broker = broker
             app.state.rate_limiter = limiter_from_env(settings, redis)
@@ -89,12 +91,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.tracer = make_tracer()
             assistant.graph = assistant.graph.with_config(
                 callbacks=[GraphObserver(app.state.metrics, app.state.tracer, app.state.activity)])
-            instrument_checkpointer(assistant.persistence.checkpointer, app.state.metrics)
+            instrument_checkpointer(persistence.checkpointer, app.state.metrics)
             instrument_cache(assistant.deps.cache, app.state.metrics)
             if app.state.tracer is not None:
                 stack.callback(app.state.tracer.provider.shutdown)
             log.info("server ready", extra={"startup_ms": round((time.perf_counter() - t0) * 1000, 1),
-                                            "database": assistant.persistence.backend, "events": broker.mode,
+                                            "database": persistence.backend, "events": broker.mode,
                                             "auth": settings.auth,
                                             "rate_limit": app.state.rate_limiter.mode})
             if settings.auth == "off":

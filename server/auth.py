@@ -41,7 +41,7 @@ async def authenticate(accounts: AccountsRepository, auth_mode: str, headers: Ma
     key = key_from(headers, query)
     if not key:
         raise Unauthorized()
-    user = await accounts.user_for_key(key)
-    if user is None:
+    owner = await accounts.user_for_key(key)
+    if owner is None:
         raise Unauthorized("invalid or revoked API key")
-    return user
+    return owner

@@ -93,7 +93,7 @@ def _readable(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-def database_unavailable_errors() -> tuple[type[BaseException], ...]:
+def database_unavailable_errors() -> tuple[type[Exception], ...]:
     """Exception classes meaning "the database is unreachable right now" (not a bug): psycopg's
     OperationalError (refused/terminated connections, AdminShutdown) and InterfaceError, and psycopg_pool's
     PoolTimeout/PoolClosed (no connection within the pool timeout, 5 s). Empty when psycopg is not installed."""

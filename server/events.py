@@ -122,6 +122,7 @@ class RunGuard:
             lease.refresher.cancel()
             lease.refresher = None
         if lease.token is not None:
+            assert self.redis is not None  # a token is only taken from Redis
             try:
                 await self.redis.eval(_RELEASE, 1, LOCK_KEY.format(lease.thread_id), lease.token)
             except Exception as exc:
@@ -131,6 +132,7 @@ class RunGuard:
         self._local.discard(lease.thread_id)
 
     async def _refresh(self, lease: Lease) -> None:
+        assert self.redis is not None  # refreshers run only for Redis leases
         while True:
             await asyncio.sleep(self.ttl_ms / 3000)
             try:
@@ -236,6 +238,7 @@ class EventBroker:
     async def register_run(self, thread_id: str, task: asyncio.Task | None = None) -> AsyncIterator[None]:
         """Make ``task`` (default: the current task) cancellable through ``cancel(thread_id)`` while inside."""
         task = task or asyncio.current_task()
+        assert task is not None  # called from a coroutine, so inside a task
         self._runs[thread_id] = task
         try:
             yield
@@ -265,6 +268,7 @@ class EventBroker:
     # ---- Redis reader -----------------------------------------------------------------------------
 
     async def _read_forever(self) -> None:
+        assert self.redis is not None  # the reader runs only in Redis mode
         delay = 0.2
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)

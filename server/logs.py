@@ -23,6 +23,7 @@ class JsonFormatter(logging.Formatter):
     _STD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one JSON line."""
         out: dict[str, Any] = {"ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
                                "level": record.levelname, "logger": record.name, "msg": record.getMessage()}
         rid = getattr(record, "request_id", None) or request_id_var.get()
@@ -59,6 +60,7 @@ class RequestIdMiddleware:
         self.app = app
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        """ASGI entry point."""
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         incoming = ""

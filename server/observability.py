@@ -176,6 +176,7 @@ class ActivityStream:
             self._outbox.put_nowait((thread_id, event))
 
     async def _write_forever(self) -> None:
+        assert self.redis is not None  # the writer runs only in Redis mode
         while True:
             batch = [await self._outbox.get()]
             while not self._outbox.empty() and len(batch) < 500:
@@ -228,6 +229,7 @@ class ActivityStream:
     async def _xread(self, thread_id: str, q: asyncio.Queue) -> None:
         last = "$"
         key = ACTIVITY_STREAM.format(thread_id)
+        assert self.redis is not None  # tailed from Redis only in Redis mode
         while True:
             try:
                 resp = await self.redis.xread({key: last}, block=1000, count=100)
@@ -278,8 +280,8 @@ class GraphObserver(BaseCallbackHandler):
         carrier = self._tracked(parent_run_id)
         parent = self._runs.get(carrier) if carrier is not None else None
         rec = {"kind": kind, "name": name, "t0": time.perf_counter(), "span": None,
-               "thread_id": (parent or {}).get("thread_id") or self._thread_of.get(parent_run_id) or md.get("thread_id")
-               or "",
+               "thread_id": (parent or {}).get("thread_id") or (self._thread_of.get(parent_run_id) if parent_run_id is not None else None)
+               or md.get("thread_id") or "",
                "agent": _agent(md.get("langgraph_checkpoint_ns", ""))}
         rec["user"] = (parent or {}).get("user") or hash_user(str(md.get("user_id", "")))
         if self.tracer is not None:
@@ -329,9 +331,10 @@ class GraphObserver(BaseCallbackHandler):
 
     def on_chain_start(self, serialized: dict | None, inputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
                        tags: list[str] | None = None, metadata: dict | None = None, **kwargs: Any) -> None:
+        """Start timing a graph node (LangChain callback)."""
         name = kwargs.get("name") or (serialized or {}).get("name") or ""
         md = metadata or {}
-        self._thread_of[run_id] = self._thread_of.get(parent_run_id, "") or str(md.get("thread_id") or "")
+        self._thread_of[run_id] = (self._thread_of.get(parent_run_id, "") if parent_run_id is not None else "") or str(md.get("thread_id") or "")
         if parent_run_id is None:
             rec = self._start(run_id, None, "turn", name, md)
             self._activity(rec, "turn_start")
@@ -348,6 +351,7 @@ class GraphObserver(BaseCallbackHandler):
             self._carrier[run_id] = carrier
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """Record a node's duration (LangChain callback)."""
         self._thread_of.pop(run_id, None)
         self._carrier.pop(run_id, None)
         rec, dt = self._end(run_id)
@@ -364,6 +368,7 @@ class GraphObserver(BaseCallbackHandler):
             self._activity(rec, "node_end", node=rec["name"], ms=round(dt * 1000, 2))
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """Record a node's failure (LangChain callback)."""
         self._thread_of.pop(run_id, None)
         self._carrier.pop(run_id, None)
         rec, dt = self._end(run_id, error)
@@ -387,11 +392,13 @@ class GraphObserver(BaseCallbackHandler):
 
     def on_tool_start(self, serialized: dict | None, input_str: str, *, run_id: UUID, parent_run_id: UUID | None = None,
                       metadata: dict | None = None, **kwargs: Any) -> None:
+        """Start timing a tool call (LangChain callback)."""
         name = kwargs.get("name") or (serialized or {}).get("name") or "tool"
         rec = self._start(run_id, parent_run_id, "tool", name, metadata, {"mangaassist.tool": name})
         self._activity(rec, "tool_start", tool=name)
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """Record a tool call's duration (LangChain callback)."""
         rec, dt = self._end(run_id)
         if rec is not None:
             self._log(rec, dt)
@@ -399,6 +406,7 @@ class GraphObserver(BaseCallbackHandler):
             self._activity(rec, "tool_end", tool=rec["name"], ms=round(dt * 1000, 2))
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """Record a tool call's failure (LangChain callback)."""
         rec, dt = self._end(run_id, error)
         if rec is not None:
             self.metrics.tools.labels(rec["name"], "error").inc()
@@ -409,12 +417,15 @@ class GraphObserver(BaseCallbackHandler):
 
     def on_chat_model_start(self, serialized: dict | None, messages: Any, *, run_id: UUID,
                             parent_run_id: UUID | None = None, metadata: dict | None = None, **kwargs: Any) -> None:
+        """Start timing a chat model call (LangChain callback)."""
         name = kwargs.get("name") or (serialized or {}).get("name") or "model"
         self._start(run_id, parent_run_id, "model", name, metadata, {"gen_ai.request.model": name})
 
-    on_llm_start = on_chat_model_start
+    # Same positional shape as LangChain's on_llm_start (its prompts arrive as ``messages``); the names differ.
+    on_llm_start = on_chat_model_start  # type: ignore[assignment]
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """Record a model call's duration and usage (LangChain callback)."""
         rec = self._runs.get(run_id)
         tin = tout = 0
         for gens in getattr(response, "generations", None) or ():
@@ -431,6 +442,7 @@ class GraphObserver(BaseCallbackHandler):
         self._end(run_id)
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """Record a model call's failure (LangChain callback)."""
         if self._end(run_id, error)[0] is not None:
             self.metrics.error("model_error")
 
@@ -480,6 +492,7 @@ class HttpMetricsMiddleware:
         self.app = app
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        """ASGI entry point."""
         metrics = getattr(getattr(scope.get("app"), "state", None), "metrics", None)
         if scope["type"] != "http" or metrics is None:
             return await self.app(scope, receive, send)
@@ -509,7 +522,6 @@ def build_router() -> Any:
     """``GET /metrics`` (Prometheus text; not rate limited, no API key — bind the server to a private interface
     or scrape through the network policy) and ``WS /v1/ws/threads/{thread_id}/activity`` (the thread's activity
     stream for observers; same authentication and ownership rules as the chat socket, 1008 on failure)."""
-
     router = APIRouter(tags=["operations"])
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)

@@ -154,6 +154,7 @@ class RateLimitMiddleware:
         self.app = app
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        """ASGI entry point."""
         if scope["type"] not in ("http", "websocket") or scope.get("path", "") in EXEMPT_PATHS:
             return await self.app(scope, receive, send)
         app = scope.get("app")
@@ -164,7 +165,7 @@ class RateLimitMiddleware:
         if wait <= 0:
             return await self.app(scope, receive, send)
         retry_after = max(1, math.ceil(wait))
-        metrics = getattr(app.state, "metrics", None)
+        metrics = getattr(getattr(app, "state", None), "metrics", None)
         if metrics is not None:
             metrics.error("rate_limited")
         if scope["type"] == "websocket":

@@ -35,16 +35,16 @@ CONFIRM_ASKS = 3
 """How many times a confirmation is asked (each an ``interrupt``) before an unclear reply leaves the order as it is."""
 
 
-class OrderIdInput(BaseModel):
+class OrderIdInput(BaseModel):  # noqa: D101 - a tool's args_schema: a docstring would become its JSON schema's description, sent to the model
     order_id: str = Field(description="Order id such as MA-10001.", pattern=r"^[A-Za-z]{2}-\d{3,10}$")
 
 
-class ListOrdersInput(BaseModel):
+class ListOrdersInput(BaseModel):  # noqa: D101 - a tool's args_schema: a docstring would become its JSON schema's description, sent to the model
     title: str | None = Field(None, max_length=500, description="A manga title (any script), or the customer's words "
                               "naming one: only the orders containing it ('the Death Note order').")
 
 
-class ReturnInput(OrderIdInput):
+class ReturnInput(OrderIdInput):  # noqa: D101 - a tool's args_schema: a docstring would become its JSON schema's description, sent to the model
     reason: str = Field("", max_length=500, description="Why the customer returns it (optional).")
 
 

@@ -22,7 +22,7 @@ MIN_SEED_SCORE = 0.5
 """Fused search score a liked title needs to count as recognised (below it we do not guess)."""
 
 
-class RecommendInput(BaseModel):
+class RecommendInput(BaseModel):  # noqa: D101 - a tool's args_schema: a docstring would become its JSON schema's description, sent to the model
     liked_titles: list[str] = Field(default_factory=list, description="Titles the customer says they liked (any script).")
     preferences: str = Field("", description="Stated tastes in the customer's words: genres, moods, themes.")
     k: int = Field(5, ge=1, le=20, description="How many picks.")
@@ -55,7 +55,6 @@ def make_recommend_tools(deps: Deps) -> list[BaseTool]:
     orders repository (e.g. sqlite3.Error, psycopg.OperationalError) propagate: the specialist's ToolNode
     re-raises them.
     """
-
     unfinished = [it.mal_id for it in deps.catalog.items if it.status != "Finished"]
 
     def seed_of(title: str) -> int | None:

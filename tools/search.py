@@ -11,14 +11,14 @@ from core.deps import Deps
 from core.domain import SearchHit
 
 
-class SearchInput(BaseModel):
+class SearchInput(BaseModel):  # noqa: D101 - a tool's args_schema: a docstring would become its JSON schema's description, sent to the model
     query: str = Field(description="Title (English, romaji or Japanese), author name, or keywords; may end with 'vol 3' / '3巻'.")
     k: int = Field(5, ge=1, le=20, description="How many results to return.")
     author: str | None = Field(None, max_length=120, description="An author's name (English, romaji or Japanese) "
                                "when the customer asks for that author's works: lists only their works.")
 
 
-class DetailsInput(BaseModel):
+class DetailsInput(BaseModel):  # noqa: D101 - a tool's args_schema: a docstring would become its JSON schema's description, sent to the model
     mal_id: int = Field(description="Catalog id (mal_id) of a title shown earlier.")
 
 

@@ -35,7 +35,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal, Mapping, Optional, cast
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request
@@ -386,7 +386,7 @@ async def get_assistant_subgraphs(assistant_id: str, assistant: AssistantDep, us
 
 # ---- state serialisation --------------------------------------------------------------------------------------
 
-def checkpoint_of(config: dict | None) -> dict | None:
+def checkpoint_of(config: Mapping[str, Any] | None) -> dict | None:
     """SDK ``Checkpoint`` {thread_id, checkpoint_ns, checkpoint_id, checkpoint_map?} of a RunnableConfig."""
     c = (config or {}).get("configurable") or {}
     if not c.get("thread_id") or not c.get("checkpoint_id"):
@@ -737,7 +737,7 @@ async def run_events(assistant: Assistant, plan: _Plan) -> AsyncIterator[tuple[s
             if want_partial:
                 key = str(msg.id)
                 if key in acc and isinstance(msg, BaseMessageChunk):
-                    acc[key] = acc[key] + msg
+                    acc[key] = cast(BaseMessageChunk, acc[key]) + msg  # the chunks of one streamed message
                 else:
                     if key not in acc:
                         yield "messages/metadata", {key: {"metadata": meta}}

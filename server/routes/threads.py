@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Query, Response
 from fastapi.encoders import jsonable_encoder
+from langchain_core.runnables import RunnableConfig
 from langgraph.errors import EmptyInputError, InvalidUpdateError
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
@@ -29,7 +30,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "no such thread for this user (also for another user's thread)"},
     422: {"description": "invalid input"},
 }
-_BUDGET = {429: {"description": "the caller's daily model budget is used up (daily_budget_exceeded, Retry-After)"}}
+_BUDGET: dict[int | str, dict[str, Any]] = {429: {"description": "the caller's daily model budget is used up (daily_budget_exceeded, Retry-After)"}}
 
 ROOT_WRITABLE = frozenset({"messages", "locale", "intents", "scores", "agents", "active_agent", "answer", "items",
                            "orders", "focus"})
@@ -235,7 +236,9 @@ async def get_state(thread_id: str, user: UserDep, threads: ThreadsDep, assistan
     ``subgraphs=true`` adds the state of running/interrupted subgraphs under ``subgraph_states``."""
     await _owned(threads, user, thread_id)
     cfg = _cfg(thread_id, user, checkpoint_id, checkpoint_ns)
-    if checkpoint_id and await assistant.persistence.checkpointer.aget_tuple(cfg) is None:
+    persistence = assistant.persistence
+    assert persistence is not None  # the server's Assistant always has persistence
+    if checkpoint_id and await persistence.checkpointer.aget_tuple(cast(RunnableConfig, cfg)) is None:
         raise ApiError(404, "checkpoint_not_found", f"checkpoint {checkpoint_id} not found in this thread")
     snap = await assistant.graph.aget_state(cfg, subgraphs=subgraphs)
     out = {"thread_id": thread_id, **_snapshot_json(snap)}

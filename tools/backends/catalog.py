@@ -154,6 +154,7 @@ class InMemoryCatalog:
         return cls(items)
 
     def get(self, mal_id: int) -> CatalogItem | None:
+        """The item with MyAnimeList id ``mal_id``, or None."""
         return self._by_id.get(int(mal_id))
 
     def __len__(self) -> int:

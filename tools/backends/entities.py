@@ -143,10 +143,12 @@ class Linked:
 
     @property
     def titles(self) -> list[Mention]:
+        """The title mentions."""
         return [m for m in self.mentions if m.kind == "title"]
 
     @property
     def authors(self) -> list[Mention]:
+        """The author mentions."""
         return [m for m in self.mentions if m.kind == "author"]
 
     @property
@@ -241,6 +243,7 @@ class NameReader:
         return _spaceless(normalize(kana_romaji("".join(r for _, r, _ in self._tokens(text)))))
 
     def readings(self, text: str) -> list[str]:
+        """Reading of each suffix of the text's tokens, romanised and without spaces."""
         toks = self._tokens(text)
         out = []
         for i in range(len(toks)):
@@ -248,6 +251,7 @@ class NameReader:
         return out
 
     def person_runs(self, text: str) -> list[tuple[str, str]]:
+        """Person-name runs of the text with their readings."""
         toks = self._tokens(text)
         out = []
         i = 0

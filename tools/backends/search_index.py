@@ -1,4 +1,5 @@
-"""In-process hybrid catalog search: character n-gram title index, word-level author and synopsis indexes, optional LSA dense vectors, fused with a popularity prior."""
+"""In-process hybrid catalog search: character n-gram title index, word-level author and synopsis indexes, optional LSA
+dense vectors, fused with a popularity prior."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from tools.backends.models.encoder import EmbeddingCache, SentenceEncoder, embed
 from tools.backends.phonetic import PhoneticMatcher
 from tools.backends.query import LongestMatch, normalize, parse_query
 
-__all__ = ["FusionWeights", "HybridIndex", "LoanwordMatcher", "LsaEmbedder", "author_names", "is_katakana", "ja_name_matcher", "found_in_titles", "katakana_runs", "PhoneticCandidates", "latin_forms", "loanword_runs",
+__all__ = ["FusionWeights", "HybridIndex", "LoanwordMatcher", "LsaEmbedder", "author_names", "is_katakana", "ja_name_matcher",
+           "found_in_titles", "katakana_runs", "PhoneticCandidates", "latin_forms", "loanword_runs",
            "segment_names", "spaceless_titles", "title_variants"]
 
 _BATCH = 256  # queries per sparse-product batch in search_many (bounds memory: 256 x ~29k float32)

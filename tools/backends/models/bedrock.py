@@ -188,9 +188,11 @@ class ChainRouter:
 
     async def aroute(self, text: str, history: Sequence[str] = (), focus: Mapping[str, Any] | None = None
                      ) -> RouterDecision:
+        """The RouterDecision of the first tier that answers."""
         return await self.chain.acall({"text": text, "history": list(history), "focus": dict(focus or {})})
 
     def route_many(self, texts: Sequence[str]) -> list[RouterDecision]:
+        """RouterDecisions of the local classifier (batch evaluation runs offline)."""
         return self.local.route_many(texts)
 
 
@@ -202,9 +204,11 @@ class ChainCritic:
         self.expected_ms = gate.expected_ms()
 
     async def acritique(self, answer: str, evidence: list[dict], locale: str) -> Critique:
+        """The Critique of ``answer`` against ``evidence``."""
         return await self.gate.acall({"answer": answer, "evidence": evidence, "locale": locale})
 
     async def areview_evidence(self, agent: str, intent: str, request: str, evidence: list[dict]) -> Critique:
+        """Whether ``evidence`` answers the ``request`` of ``agent`` for ``intent``."""
         return await self.review.acall({"agent": agent, "intent": intent, "request": request, "evidence": evidence})
 
 
@@ -232,6 +236,7 @@ class ChainPlanner:
 
     async def aplan(self, text: str, decision: RouterDecision, history: Sequence[str] = (),
                     focus: Mapping[str, Any] | None = None) -> Plan:
+        """The Plan of ``text`` from the first tier that answers."""
         return await self.chain.acall({"text": text, "decision": decision, "history": list(history),
                                        "focus": dict(focus or {})})
 
@@ -288,6 +293,7 @@ class ToolCallingPolicy:
         return _chain(f"think:{self.agent}", tiers, self.settings)
 
     async def athink(self, state: dict, tools: Sequence[BaseTool], context: Any) -> AIMessage:
+        """The next tool calls of the specialist, from the first tier that answers."""
         return await self._chain(tools, context).acall({**state, "search_k": getattr(context, "search_k", 5)})
 
 

@@ -40,7 +40,9 @@ _FACTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("volumes", re.compile(r"\bhow many (?:volumes|vols|books|tankobon)\b|\bvolumes?\b|\bvolume count\b|\bhow long is\b|"
                            r"何巻|巻数|全何巻|何冊", re.I)),
     ("status", re.compile(r"\b(?:finished|complete[d]?|ongoing|still (?:running|publishing|going|out)|ended|concluded|"
-                          r"over yet|status)\b|\b(?:is|was|has) (?:it|that|this|the (?:series|manga|story))(?: one)? (?:done|over|ended|wrapped up)\b|完結|連載中|"
+                          r"over yet|status)\b|"
+                          r"\b(?:is|was|has) (?:it|that|this|the (?:series|manga|story))(?: one)? (?:done|over|ended|wrapped up)\b|"
+                          r"完結|連載中|"
                           r"終わ(?:った|って|り)|終了|最終巻|連載(?:は|が|って)?(?:まだ)?続|まだ連載|続いて(?:ますか|る[？?]|いる)", re.I)),
     ("stock", re.compile(r"\bin stock\b|\bstock\b|\bavailable\b|\bsold out\b|\bcopies\b|在庫|売り切れ|品切れ|入荷|(?:すぐ|今)(?:に)?買え", re.I)),
     ("genres", re.compile(r"\bgenres?\b|\bcategor(?:y|ies)\b|\bwhat (?:kind|sort|type) of (?:manga|story|series|book)\b|ジャンル|何系|どんな系|系統|カテゴリ",
@@ -50,11 +52,13 @@ _FACTS: tuple[tuple[str, re.Pattern[str]], ...] = (
                             r"あらすじ|どんな(?:話|内容|作品|漫画|ストーリー)|内容|ストーリー", re.I)),
 )
 
-_CAN_CANCEL = re.compile(r"\b(?:can|could|may) (?:i|we) (?:still )?(?:cancel|call (?:it|that|this(?: one)?) off)\b|\bis it (?:still )?(?:possible to )?cancel|"
-                         r"\btoo late to cancel\b|"
-                         r"\b(?:am i|are we) (?:still )?able to cancel\b|\bis cancell?(?:ing|ation)(?: it| that| this)? (?:still )?(?:an option|possible|allowed)\b|"
+_CAN_CANCEL = re.compile(r"\b(?:can|could|may) (?:i|we) (?:still )?(?:cancel|call (?:it|that|this(?: one)?) off)\b|"
+                         r"\bis it (?:still )?(?:possible to )?cancel|\btoo late to cancel\b|"
+                         r"\b(?:am i|are we) (?:still )?able to cancel\b|"
+                         r"\bis cancell?(?:ing|ation)(?: it| that| this)? (?:still )?(?:an option|possible|allowed)\b|"
                          r"取り?消し(?:は|って|が)?(?:でき|可能|出来)|取り?消せ(?:ます|る)|(?:注文を)?やめ(?:る|ること)(?:は|って|が)?(?:でき|可能|出来)|"
-                         r"\bcan (?:it|that|this|the order)(?: one)? (?:still )?be cancell?ed\b|\bcancell?able\b|キャンセル(?:は|って|が)?(?:でき|可能|出来)", re.I)
+                         r"\bcan (?:it|that|this|the order)(?: one)? (?:still )?be cancell?ed\b|\bcancell?able\b|"
+                         r"キャンセル(?:は|って|が)?(?:でき|可能|出来)", re.I)
 _CAN_RETURN = re.compile(r"\b(?:can|could|may) (?:i|we|you) (?:still )?(?:return|send (?:it|them) back)\b|"
                          r"\bcan (?:it|that|this|the order)(?: one)? (?:still )?be returned\b|\breturnable\b|"
                          r"返品(?:は|って)?(?:でき|可能|出来)|返せ(?:ます|る)", re.I)

@@ -69,12 +69,14 @@ class SearchPolicy:
     genres question), else a catalog search on the cleaned request.
 
     An ordinal past the end of the last list (referent kind ``beyond_list``) reads the one title listed (no tool
-    for a longer list): the writer names it and asks which title is meant. A back-reference to the plan step's referent ("add volume 1 of it") searches that title and volume, or
+    for a longer list): the writer names it and asks which title is meant. A back-reference to the plan step's referent
+    ("add volume 1 of it") searches that title and volume, or
     gets its details when no volume is named. Retry instruction ``broaden`` (from reflect when nothing was
     found) searches the raw request instead of the cleaned query, then only its first words.
     """
 
     async def athink(self, state: dict, tools: Sequence[BaseTool], context: Any) -> AIMessage:
+        """The next tool calls of the specialist (rules; see the class docstring)."""
         k = getattr(context, "search_k", 5)
         referred = (state.get("focus") or {}).get("referent")
         if isinstance(referred, dict) and referred.get("kind") == "beyond_list":  # "the second one" after one title
@@ -118,6 +120,7 @@ class RecommendPolicy:
     """
 
     async def athink(self, state: dict, tools: Sequence[BaseTool], context: Any) -> AIMessage:
+        """The next tool calls of the specialist (rules; see the class docstring)."""
         ref = _referenced_item(state)
         if ref is not None and not _retry(state):
             return _msg(_call("get_title_details", mal_id=ref))
@@ -154,6 +157,7 @@ class OrderPolicy:
     """
 
     async def athink(self, state: dict, tools: Sequence[BaseTool], context: Any) -> AIMessage:
+        """The next tool calls of the specialist (rules; see the class docstring)."""
         retry = _retry(state)
         if retry.startswith("act:"):
             _, action, oid = retry.split(":", 2)
@@ -184,6 +188,7 @@ class ConversationPolicy:
     """Conversation agent: policy lookup for ``faq``, an escalation for ``handoff``, no tool otherwise."""
 
     async def athink(self, state: dict, tools: Sequence[BaseTool], context: Any) -> AIMessage:
+        """The next tool calls of the specialist (rules; see the class docstring)."""
         intent, request = state.get("intent"), state.get("request", "")
         if intent == "faq":
             return _msg(_call("search_policies", query=request))

@@ -281,6 +281,7 @@ class FallbackChain:
         return self.tiers[0].expected_ms if self.tiers else 0.0
 
     async def acall(self, payload: Any) -> Any:
+        """Call the tiers in order until one succeeds, within the turn's budget."""
         scope = current_scope()
         last_exc: BaseException | None = None
         n_remote_left = sum(1 for t in self.tiers if not t.local)

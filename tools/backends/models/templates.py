@@ -273,7 +273,8 @@ def _error(ev: dict, ja: bool) -> str:
     if (act, st) in (("cancel", "cancelled"), ("return", "returned")):  # nothing left to do
         return (f"注文 {oid} はすでに{ORDER_STATUS_JA.get(st, st)}です。" if ja else f"Order {oid} is already {st}.")
     if ja:
-        why = "発送前のご注文のみキャンセルできます。発送後は、お届け後30日以内であれば返品できます。" if act == "cancel" else "返品はお届け後30日以内の配達済みのご注文のみ受け付けています。"
+        why = ("発送前のご注文のみキャンセルできます。発送後は、お届け後30日以内であれば返品できます。" if act == "cancel"
+               else "返品はお届け後30日以内の配達済みのご注文のみ受け付けています。")
         return f"注文 {oid} は{ORDER_STATUS_JA.get(st, st)}のため、{'キャンセル' if act == 'cancel' else '返品'}できません。{why}"
     why = ("Only orders that have not shipped yet can be cancelled; once delivered you can return them within 30 days."
            if act == "cancel" else "Returns are accepted for delivered orders within 30 days of delivery.")
@@ -324,7 +325,8 @@ _THANKS = re.compile(r"\b(thanks|thank you|thx|cheers)\b|ありがとう|助か�
 _BYE = re.compile(r"\b(bye|goodbye|see you|good night)\b|さようなら|またね|おやすみ", re.I)
 _WHO = re.compile(r"\b(who are you|what are you|are you (a )?(bot|human|robot|ai)|your name|what can you do|help me)\b|あなたは誰|何ができ|ボット|名前", re.I)
 
-CAPABILITIES_EN = "find manga by title, author or Japanese title, recommend what to read next, check or cancel your orders and returns, and answer questions about shipping, payment and your account"
+CAPABILITIES_EN = ("find manga by title, author or Japanese title, recommend what to read next, check or cancel your orders and "
+                   "returns, and answer questions about shipping, payment and your account")
 CAPABILITIES_JA = "タイトル・作者名での漫画検索、次に読む作品のおすすめ、ご注文の確認・キャンセル・返品、送料やお支払い・アカウントに関するご質問"
 
 

@@ -106,7 +106,8 @@ def liked_titles(text: str) -> list[str]:
     return [t for t in dict.fromkeys(out) if t and t.lower() not in bad and len(t) <= 80]
 
 
-_CLAUSE_SPLIT = re.compile(r"(?:\s*[?？!！。]\s*|\s*;\s*|,?\s+(?:and also|and then|also|and|then|plus|but)\s+|、?それと|、?あと(?:、)?|、?それから|。また)", re.I)
+_CLAUSE_SPLIT = re.compile(r"(?:\s*[?？!！。]\s*|\s*;\s*|,?\s+(?:and also|and then|also|and|then|plus|but)\s+|"
+                           r"、?それと|、?あと(?:、)?|、?それから|。また)", re.I)
 
 
 def split_clauses(text: str) -> list[str]:
