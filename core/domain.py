@@ -123,6 +123,56 @@ class ActionResult:
 
 
 @dataclass(frozen=True, slots=True)
+class CartLine:
+    """One line of a customer's cart: a catalog title, its volume (1-based), copies and the unit price (JPY) at the
+    time it was added."""
+
+    mal_id: int
+    title: str
+    volume: int
+    quantity: int
+    unit_price_jpy: int
+
+    @property
+    def subtotal_jpy(self) -> int:
+        """quantity × unit price (JPY)."""
+        return self.quantity * self.unit_price_jpy
+
+
+@dataclass(frozen=True, slots=True)
+class Cart:
+    """A customer's cart (kept on the account, shared by all their threads), lines in the order they were added."""
+
+    user_id: str
+    lines: tuple[CartLine, ...] = ()
+
+    @property
+    def total_jpy(self) -> int:
+        """Sum of the line subtotals (JPY)."""
+        return sum(line.subtotal_jpy for line in self.lines)
+
+    @property
+    def copies(self) -> int:
+        """How many books the cart holds (sum of quantities)."""
+        return sum(line.quantity for line in self.lines)
+
+    def to_dict(self) -> dict:
+        """Tool-artifact shape: {lines: [{mal_id, title, volume, quantity, unit_price_jpy, subtotal_jpy}], copies,
+        total_jpy}."""
+        return {"lines": [{**asdict(line), "subtotal_jpy": line.subtotal_jpy} for line in self.lines],
+                "copies": self.copies, "total_jpy": self.total_jpy}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutResult:
+    """Outcome of a checkout: the order it placed (status ``processing``). ``replayed`` is True when the
+    idempotency key had already placed this order and nothing was written this time."""
+
+    order: Order
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyPassage:
     """A retrieved section of the store-policy knowledge base (data/policies/*.md)."""
 

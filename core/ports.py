@@ -6,13 +6,13 @@ tools/backends/models/ (local and bedrock profiles). Nodes never know which impl
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Literal, Mapping, Protocol, Sequence
+from typing import Any, AsyncIterator, Callable, Literal, Mapping, Protocol, Sequence
 
 from pydantic import BaseModel, Field
 
 from core.agents import INTENTS as _INTENTS
 from core.agents import AgentName, Intent
-from core.domain import ActionResult, CatalogItem, Order, PolicyPassage, Recommendation, SearchHit
+from core.domain import ActionResult, Cart, CatalogItem, CheckoutResult, Order, PolicyPassage, Recommendation, SearchHit
 
 INTENTS: tuple[str, ...] = _INTENTS
 """The router's label set (derived from the agent registry, core/agents.py); a message may carry several.
@@ -21,7 +21,7 @@ INTENTS: tuple[str, ...] = _INTENTS
 ``faq``: store policies and account help (shipping options and costs, payment methods, returns, cancellation fees,
 accounts, newsletter); ``chitchat``: greetings, thanks, small talk, questions about the assistant; ``handoff``: asks
 for a human, complaints; ``out_of_scope``: anything unrelated to a manga store (weather, banking, travel,
-cooking...)."""
+cooking...); ``cart``: the customer's shopping cart (add, view, change, remove, checkout)."""
 
 
 class Catalog(Protocol):
@@ -98,6 +98,19 @@ class OrdersRepository(Protocol):
         """Record a hand-off to a human agent; returns the escalation ticket id (idempotent per key)."""
     async def demo_users(self) -> list[dict]:
         """Customers for demos and the CLI (user_id, name, locale, order_ids)."""
+    async def get_cart(self, user_id: str) -> Cart:
+        """The customer's shopping cart; SignInRequired for a caller with no customer record."""
+    async def add_to_cart(self, user_id: str, mal_id: int, title: str, volume: int, quantity: int,
+                          unit_price_jpy: int, in_stock: int) -> Cart:
+        """Add copies of a title's volume (stock and quantity checked); the cart after the change."""
+    async def set_cart_quantity(self, user_id: str, mal_id: int, volume: int, quantity: int, in_stock: int) -> Cart:
+        """Set a cart line's copies (0 removes it); the cart after the change."""
+    async def remove_from_cart(self, user_id: str, mal_id: int, volume: int | None = None) -> Cart:
+        """Remove a title's volume (all its volumes when None); the cart after the change."""
+    async def placed_order(self, user_id: str, idempotency_key: str) -> Order | None:
+        """The order a checkout with ``idempotency_key`` placed, or None."""
+    async def checkout(self, user_id: str, idempotency_key: str, in_stock: Callable[[int], int]) -> CheckoutResult:
+        """Place an order for the cart and empty it, exactly once per ``idempotency_key``."""
     async def close(self) -> None:
         """Release the connections."""
 

@@ -1,11 +1,11 @@
 """Orders repository on SQLite (embedded default) or Postgres: customer-scoped reads and exactly-once cancel/return.
 
 Schema (both dialects; only timestamp types differ): customers, orders, order_items, returns,
-escalations, order_actions. ``order_actions.idempotency_key`` is the primary key that makes changing
-actions exactly-once: the status change, the ``returns`` row and the ``order_actions`` row are written
-in one transaction, and a repeated key replays the recorded outcome. The order row is locked first
-(``SELECT ... FOR UPDATE`` on Postgres, ``BEGIN IMMEDIATE`` on SQLite), so a concurrent duplicate waits
-for the first one and then sees its recorded action.
+escalations, order_actions, and the shopping cart's cart_items and checkouts (tools/backends/cart_store.py).
+``order_actions.idempotency_key`` is the primary key that makes changing actions exactly-once: the status change, the
+``returns`` row and the ``order_actions`` row are written in one transaction, and a repeated key replays the recorded
+outcome. The order row is locked first (``SELECT ... FOR UPDATE`` on Postgres, ``BEGIN IMMEDIATE`` on SQLite), so a
+concurrent duplicate waits for the first one and then sees its recorded action.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 
 from core.domain import ActionResult, Order, OrderItem
 from core.errors import OrderActionNotAllowed, OrderNotFound
+from tools.backends.cart_store import CART_DDL, CartMixin
 from tools.backends.demo_data import build_seed
 from tools.backends.sqlite import open_sqlite
 
@@ -216,7 +217,7 @@ class _Tx(ABC):
     async def run(self, sql: str, params: Sequence[Any] = ()) -> None: ...
 
 
-class _OrdersRepositoryBase(ABC):
+class _OrdersRepositoryBase(CartMixin, ABC):
     """The repository logic, written once over a dialect's transactions (``_tx``) and timestamp adapter (``_ts``)."""
 
     dialect: str
@@ -244,7 +245,7 @@ class _OrdersRepositoryBase(ABC):
         types = _TYPES[self.dialect]
         async with self._tx(write=True) as tx:
             await self._before_ddl(tx)
-            for stmt in _DDL:
+            for stmt in _DDL + CART_DDL:
                 await tx.run(stmt.format(**types))
 
     async def _before_ddl(self, tx: _Tx) -> None:
