@@ -145,11 +145,13 @@ REGISTRY = AgentRegistry((
     AgentSpec("order", ("order",), plan_intent="order", follow_ups=True),
     AgentSpec("conversation", ("faq", "chitchat", "handoff", "out_of_scope"), plan_intent="faq", cacheable=True,
               uncached_intents=("handoff",)),
+    AgentSpec("cart", ("cart",), plan_intent="cart", follow_ups=True),
 ))
 """The store's specialists. ``search``: find a title, author, volume or facts about a work; ``recommend``: what to
 read next, personalised (cached per customer); ``order``: the customer's own orders (never cached); ``conversation``:
 store policies (``faq``), small talk (``chitchat``), a human (``handoff``: opens an escalation, never cached) and a
-polite refusal for anything unrelated to a manga store (``out_of_scope``)."""
+polite refusal for anything unrelated to a manga store (``out_of_scope``); ``cart``: the customer's shopping cart
+(add, view, change, remove; checkout places an order after a confirmation; never cached)."""
 
 INTENTS: tuple[str, ...] = REGISTRY.intents
 """The router's label set, in the order of its score columns (``core.ports.INTENTS`` re-exports it)."""

@@ -179,6 +179,9 @@ class SpecialistInput(TypedDict, total=False):
     focus: dict[str, Any]
     max_reflections: int
     budget: dict[str, Any]
+    turn: int
+    """The thread's turn number (1-based, SupervisorState.turn): with the thread id it keys the turn's exactly-once
+    writes (a checkout)."""
 
 
 class SpecialistOutput(TypedDict):

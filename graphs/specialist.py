@@ -15,6 +15,7 @@ from core.errors import AgentWiringError
 from core.state import SpecialistInput, SpecialistOutput, SpecialistState
 from nodes.routing import route_after_reflect, route_after_think
 from nodes.specialist import make_execute, make_reflect, make_respond, make_think
+from tools.cart import make_cart_tools
 from tools.conversation import make_conversation_tools
 from tools.orders import make_order_tools
 from tools.recommend import make_recommend_tools
@@ -27,6 +28,7 @@ AGENT_TOOLS: dict[str, tuple[ToolFactory, ...]] = {
     "recommend": (make_recommend_tools, make_search_tools),
     "order": (make_order_tools,),
     "conversation": (make_conversation_tools,),
+    "cart": (make_cart_tools,),
 }
 """The tool factories of each registered agent (core/agents.py), keyed by agent name; each ``make_*_tools(deps)``
 returns LLM-visible tools. A registered agent without an entry fails ``graphs.supervisor.build_supervisor``."""

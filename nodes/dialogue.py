@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence, cast
 
 from core.state import FOCUS_MAX, focus_reducer
-from nodes.scope import POLICY_ASK, POLICY_CUE
+from nodes.scope import CART_ADD, CART_CUE, CART_EDIT, CART_VERB, POLICY_ASK, POLICY_CUE
 from tools.backends.models.followups import parse_followup
-from tools.backends.models.text_rules import order_action
+from tools.backends.models.text_rules import asks_checkout, order_action, split_clauses
 
 _STATUS_WORD = re.compile(r"\bstatus\b|状況|状態", re.I)
 _OPEN_REQUEST = re.compile(r"\b(?:any|some|other|all|every)\s+(?:\w+\s+){0,2}(?:manga|mangas|titles?|series|books?|comics?|"
@@ -47,7 +47,7 @@ __all__ = ["FOCUS_MAX", "Resolution", "focus_after_turn", "focus_write", "resolv
 
 @dataclass(frozen=True, slots=True)
 class Resolution:
-    """A follow-up resolved against the focus: ``intent`` to serve ("search" | "order" | "recommend" | "faq") and
+    """A follow-up resolved against the focus: ``intent`` to serve ("search" | "order" | "recommend" | "faq" | "cart") and
     ``referent`` ({kind: "item", mal_id, title} | {kind: "order", order_id} | {kind: "orders_with_title"} |
     {kind: "beyond_list", position, count, listed}: an ordinal past the end of the last list, or None: the agent works
     from the message and the thread's focus)."""
@@ -133,6 +133,30 @@ def _pick(ids: Sequence[Any], index: int) -> Any:
         return None
 
 
+def _cart_followup(text: str, f: Any, focus: Mapping[str, Any], linked: Any | None) -> Resolution | None:
+    """A one-clause message about the cart ("add it to my cart", "カートを見せて", or "remove it" right after a cart
+    turn) → cart, with the work it points back to (an ordinal into the last list, else the focused work) as referent
+    when it names none of its own; None otherwise (several clauses go to the planner: "find X and add it to my cart")."""
+    named = linked is not None and bool(getattr(linked, "named_titles", None) or getattr(linked, "has_entity", False))
+    if POLICY_CUE.search(text or "") and not CART_VERB.search(text or ""):
+        return None
+    if not (CART_CUE.search(text or "") or ((named or f.volume is not None) and CART_ADD.search(text or "")) or (focus.get("last_intent") == "cart"
+                                         and (CART_EDIT.search(text or "") or asks_checkout(text)))):
+        return None
+    if len(split_clauses(text)) > 1 or f.order_id:
+        return None
+    own = linked is not None and (getattr(linked, "has_entity", False) or getattr(linked, "named_titles", None))
+    if own or not (f.backref or f.ordinal is not None):
+        return Resolution("cart", None)
+    items = list(focus.get("items") or [])
+    item = focus.get("item") if isinstance(focus.get("item"), dict) else None
+    mal_id = _pick(items, f.ordinal) if f.ordinal is not None else (item or {}).get("mal_id")
+    if mal_id is None:
+        return Resolution("cart", None)
+    title = item.get("title", "") if item and item.get("mal_id") == mal_id else ""
+    return Resolution("cart", {"kind": "item", "mal_id": int(mal_id), "title": title})
+
+
 def resolve_followup(text: str, focus: Mapping[str, Any] | None, linked: Any | None = None) -> Resolution | None:
     """The agent and referent of a follow-up, or None when ``text`` names its own entity, is no follow-up, or the
     focus has nothing of the kind it asks about (then the router's decision stands).
@@ -143,6 +167,9 @@ def resolve_followup(text: str, focus: Mapping[str, Any] | None, linked: Any | N
     listed (mal_ids)}, answered by naming what was listed and asking which title); more of the last list ("any others?", "他にもある？") after recommendations →
     recommend, with no referent (the policy keeps the thread's seed and skips what was shown); a bare back-reference
     ("tell me more about it", "それ") → ``focus.kind``.
+
+    A one-clause message naming the cart ("add it to my cart", "show my cart", "カートに入れて") or changing a cart
+    line right after a cart turn ("remove it", "make it 3") → cart (``_cart_followup``).
 
     A message naming an order and a title while orders are in focus ("the Death Note order") → order, referent
     {kind: "orders_with_title"}: the order agent lists the orders holding that title.
@@ -162,6 +189,9 @@ def resolve_followup(text: str, focus: Mapping[str, Any] | None, linked: Any | N
     """
     f = parse_followup(text)
     focus = focus or {}
+    cart = _cart_followup(text, f, focus, linked)
+    if cart is not None:
+        return cart
     if (focus.get("last_intent") == "faq" and f.fact is None and f.order_q is None and not f.order_id
             and _ASK_ABOUT.search(text or "")):
         return Resolution("faq", None)  # "what about South Korea?" right after a policy answer

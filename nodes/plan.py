@@ -139,7 +139,7 @@ def make_plan(deps: Deps, specialists: Mapping[str, Any], registry: AgentRegistr
                                            state.get("focus") or {})
         calls += scope.meter.calls
         base = {"message": text, "locale": locale, "history": [str(m.content) for m in (state.get("messages") or [])[-5:-1]],
-                "max_reflections": ctx.max_reflections}
+                "max_reflections": ctx.max_reflections, "turn": int(state.get("turn") or 0)}
         results: dict[str, dict] = {}  # every step's result under its own (namespaced) id
         shown: dict[str, list[dict]] = {}  # a replanned step → the successful results of its sub-plan
         failed: set[str] = set()  # ids of steps whose final result is a failure

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 
 from tools.backends.models.followups import fact_question
 from tools.backends.models.local_router import has_recommend_cue
-from tools.backends.models.text_rules import find_order_id, order_action
+from tools.backends.models.text_rules import asks_checkout, find_order_id, order_action
 from tools.backends.policies import COUNTRY_GROUPS, mentioned_entities
 
 __all__ = ["STORE_CUE", "catalog_scope", "has_store_cue"]
@@ -65,6 +65,40 @@ POLICY_ASK = re.compile(r"\byour (?:return|refund|shipping|delivery|cancellation
                          r"返品(?:できる)?(?:期間|期限|ポリシー|規定|条件)|返金(?:ポリシー|規定)|キャンセル(?:ポリシー|規定)", re.I)
 """Asks about the store's rules ("what's your return window?", "返品できる期間は？"), not about one order."""
 
+CART_CUE = re.compile(r"\b(?:cart|basket|check\s?out|checkout)\b|カート|レジ|購入手続き|お?会計", re.I)
+"""Names the shopping cart or its checkout: the cart agent's, whatever else the message looks like."""
+CART_ADD = re.compile(r"\badd\b|追加", re.I)
+"""Asks to add something ("add Monster vol 2", "Xの8巻を1冊追加で"): the cart's when the message names a title."""
+CART_BUY = re.compile(r"\b(?:purchas\w*|buy\w*|acquir\w*|shop|shopping|place an order|order (?:some|several|a few|many))\b|"
+                      r"購入|買い|買え", re.I)
+"""Asks for help buying ("I would like to purchase some products"): keeps a router ``cart`` (``cart_scope``)."""
+CART_VERB = re.compile(r"\b(?:add|put|show|view|see|remove|delete|empty|clear|check out)\b|入れ|見せ|追加|削除|外し|レジに進|お?会計を", re.I)
+"""Acts on the cart: a policy question that only mentions it ("is Apple Pay supported at checkout?") does not."""
+CART_EDIT = re.compile(r"\b(?:remove|delete|take (?:it|that|them) out|make (?:it|that) \d{1,2}|change (?:it|that|the quantity)|"
+                        r"\d{1,2} copies|one more)\b|削除|外して|\d{1,2}冊に", re.I)
+"""Changes a cart line ("remove it", "make it 3", "2冊にして"): the cart agent's right after a cart turn."""
+
+
+
+def cart_scope(intents: Sequence[str], text: str, last_intent: str | None) -> list[str]:
+    """``intents`` without a ``cart`` the message gives no cause for: the cart is served only when the message names
+    it or its checkout (``CART_CUE``), asks to add (``CART_ADD``) or for help buying (``CART_BUY``), or edits / checks out right after a cart turn
+    (``last_intent == "cart"``). Otherwise the router's ``cart`` ("それの在庫があるか確認して": a stock question)
+    becomes ``search`` (once; kept in order). Other intents unchanged."""
+    intents = list(intents)
+    if "cart" not in intents:
+        return intents
+    t = text or ""
+    if CART_CUE.search(t) or CART_ADD.search(t) or CART_BUY.search(t) or (last_intent == "cart" and (CART_EDIT.search(t) or asks_checkout(t))):
+        return intents
+    out: list[str] = []
+    for i in intents:
+        j = "search" if i == "cart" else i
+        if j not in out:
+            out.append(j)
+    return out
+
+
 ORDER_ASK = re.compile(r"\b(?:return|refund|send back) (?:it|this|that|them|my|the)\b|\bsend (?:it|them) back\b|"
                        r"\bwhere(?:'s| is| are) my (?:stuff|things|package|parcel|order|delivery|books?|manga)\b|"
                        r"\b(?:the|my) (?:books?|manga|stuff|things?|volumes?) (?:i|we) (?:ordered|bought|purchased)\b|"
@@ -106,7 +140,7 @@ def catalog_scope(intents: Sequence[str], linked: Mapping[str, Any] | Any, text:
     suggestion cue ("in the vein of X") or ``search`` with a store cue or a catalog fact question ("would you
     happen to have X?", "is Judge finished?"); a lone ``search`` naming a title "in the vein of" / "similar to"
     becomes ``recommend``; a lone ``out_of_scope`` about a store-policy topic (``POLICY_CUE``: payment, shipping,
-    returns, account) becomes ``faq``, so does a lone ``search`` or ``out_of_scope`` asking about the store's rules
+    returns, account) becomes ``faq``, so does a lone ``search``, ``chitchat`` or ``out_of_scope`` asking about the store's rules
     (``POLICY_ASK``: "what's your return window?"). A lone ``search``, ``chitchat`` or ``out_of_scope`` asking to
     cancel (``text_rules.order_action``) or return something or where a parcel is (``ORDER_ASK``: "cancel the One
     Piece one") is ``order``, and so
@@ -130,7 +164,7 @@ def catalog_scope(intents: Sequence[str], linked: Mapping[str, Any] | Any, text:
         return ["order"]  # "cancel the One Piece one", "cancel it please", "where's my stuff?"
     if intents == ["order"] and not find_order_id(text) and mentioned_entities(text) & COUNTRY_GROUPS:
         return ["faq"]  # "ナイジェリア在住ですが注文できますか": where we ship is a policy, not one of the orders
-    if intents in (["search"], ["out_of_scope"]) and not named and not has_entity and POLICY_ASK.search(text):
+    if intents in (["search"], ["chitchat"], ["out_of_scope"]) and not named and not has_entity and POLICY_ASK.search(text):
         return ["faq"]  # "what's your return window?": the store's rules, whatever the words look like
     if intents == ["out_of_scope"] and not named and not has_entity and POLICY_CUE.search(text):
         return ["faq"]  # "will LINE Pay work for paying?": the policies answer it, or say they do not cover it

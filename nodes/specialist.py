@@ -17,7 +17,7 @@ from core.agents import REGISTRY, AgentRegistry
 from core.budget import RESERVE_MS, TurnBudget, call_scope, items_for, should_skip_reflection
 from core.context import Context
 from core.deps import Deps
-from core.errors import OrderError
+from core.errors import ToolError
 from core.ports import WriteTask
 from tools.backends.models.prompts import focus_view, writer_messages
 from tools.orders import tool_error_message
@@ -59,8 +59,9 @@ def make_think(deps: Deps, agent: str, tools: Sequence[BaseTool]):
     return think
 
 
-def _handle_domain_error(exc: OrderError) -> str:
-    """ToolNode error handler: only OrderError subclasses are turned into tool messages; others raise."""
+def _handle_domain_error(exc: ToolError) -> str:
+    """ToolNode error handler: only ToolError subclasses (order and cart errors; ToolNode reads this annotation) are
+    turned into tool messages; others raise."""
     return tool_error_message(exc)
 
 

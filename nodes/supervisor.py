@@ -23,7 +23,7 @@ from core.state import RESET
 from core.usage import add_totals, summarize
 from nodes.dialogue import focus_after_turn, focus_write, resolve_followup
 from nodes.routing import drop_subsumed, order_results, resolve_intents
-from nodes.scope import catalog_scope
+from nodes.scope import cart_scope, catalog_scope
 from tools.backends.models.text_rules import split_clauses
 
 graph_log = logging.getLogger("mangaassist.graph")
@@ -79,7 +79,7 @@ def make_classify(deps: Deps, registry: AgentRegistry = REGISTRY):
     and sent to the agent owning the focused item/order, with it as ``focus.referent``. Otherwise a lone
     ``search`` decision for a message that names no catalog title or author (``deps.linker``) and carries no
     store cue becomes ``out_of_scope``, and a lone ``recommend`` for an author's works with no suggestion cue
-    becomes ``search`` (nodes/scope.catalog_scope). Each ``Send`` payload
+    becomes ``search`` (nodes/scope.catalog_scope); a ``cart`` with no cart cue in the message becomes ``search`` (cart_scope). Each ``Send`` payload
     also carries ``fan_out`` (how many branches this turn runs), read only by the branch error handler
     (make_branch_failed). Intents map to agents and their nodes through ``registry`` (core/agents.py); the node
     may go to any registered agent's node or ``plan`` (its ``destinations``).
@@ -107,6 +107,7 @@ def make_classify(deps: Deps, registry: AgentRegistry = REGISTRY):
             intents = [followup.intent]
         elif linked is not None:  # catalog evidence (nodes/scope)
             intents = catalog_scope(intents, linked, text)
+        intents = cart_scope(intents, text, focus.get("last_intent"))
         requests = {i: text for i in intents}
         if len(intents) > 1:
             clauses = split_clauses(text)
@@ -124,7 +125,7 @@ def make_classify(deps: Deps, registry: AgentRegistry = REGISTRY):
                          "usd_left_user_day": budget_state["usd_left_user_day"] - spent}
         branch_focus = {**focus, "referent": followup.referent, "followup": True} if followup and followup.referent else focus
         payload = {"message": text, "locale": locale, "history": history[-4:], "focus": branch_focus,
-                   "max_reflections": ctx.max_reflections, "budget": branch_budget}
+                   "max_reflections": ctx.max_reflections, "budget": branch_budget, "turn": int(state.get("turn") or 0) + 1}
         update = {"locale": locale, "intents": intents, "scores": decision.scores,
                   "agents": list(dict.fromkeys(registry.agent_of[i] for i in intents)), "results": [RESET],
                   "turn": 1, "timings_ms": {"classify": round((time.perf_counter() - t0) * 1000, 2)},

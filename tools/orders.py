@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from core.context import Context
 from core.deps import Deps
-from core.errors import OrderError, OrderNotFound
+from core.errors import CartError, OrderError, OrderNotFound
 from core.lang import parse_confirmation
 
 PROMPTS = {
@@ -51,16 +51,19 @@ class ReturnInput(OrderIdInput):  # noqa: D101 - a tool's args_schema: a docstri
 def tool_error_message(exc: Exception) -> str:
     """ToolNode ``handle_tool_errors`` formatter: expected order errors become a JSON tool message.
 
-    Shape: {"error": "order_not_found"|"not_allowed", "order_id": str, "status": str|None, "message": str}.
+    Shape: {"error": "order_not_found"|"not_allowed", "order_id": str, "status": str|None, "message": str}; a cart
+    error (core.errors.CartError) gives {"error": its ``code``, "message": str, ...its ``fields``}.
     Unexpected exceptions are not passed here (ToolNode re-raises them).
     """
+    if isinstance(exc, CartError):
+        return json.dumps({"error": exc.code, "message": str(exc), **exc.fields}, ensure_ascii=False)
     code = "order_not_found" if isinstance(exc, OrderNotFound) else "not_allowed"
     return json.dumps({"error": code, "order_id": getattr(exc, "order_id", None),
                        "action": getattr(exc, "action", None),
                        "status": getattr(exc, "status", None), "message": str(exc)}, ensure_ascii=False)
 
 
-HANDLED_ERRORS = (OrderError,)
+HANDLED_ERRORS = (OrderError, CartError)
 
 
 def _thread_id(runtime: ToolRuntime[Context]) -> str:

@@ -94,10 +94,10 @@ async def plan_update(a, text, thread, user="u_test", **ctx) -> dict:
 
 async def test_complex_request_goes_through_the_planner_and_dependencies_get_items(deps):  # noqa: F811
     a = sim_assistant(deps)
-    out = await run_turn(a, COMPLEX, "t-plan")
+    out = await run_turn(a, COMPLEX, "t-plan", user="u_ben")  # a customer: the second step puts a volume in a cart
     assert "plan" in out["timings_ms"]
     assert any(c["role"] == "planner" and c["outcome"] == "ok" for c in out["usage"]["calls"])
-    snap = await a.graph.aget_state(a.config("t-plan", "u_test"))
+    snap = await a.graph.aget_state(a.config("t-plan", "u_ben"))
     log = snap.values["plan"]
     assert len(log) == 2 and log[1]["depends_on"] == [log[0]["id"]]
 

@@ -16,18 +16,20 @@ TOY = AgentSpec("wishlist", ("wishlist",), plan_intent="wishlist", follow_ups=Tr
 
 
 def test_router_labels_and_their_order_are_the_registrys():
-    assert INTENTS == REGISTRY.intents == ("search", "recommend", "order", "faq", "chitchat", "handoff", "out_of_scope")
+    assert INTENTS == REGISTRY.intents == ("search", "recommend", "order", "faq", "chitchat", "handoff", "out_of_scope",
+                                           "cart")
 
 
 def test_derived_views_match_the_store_specialists():
     assert dict(AGENT_OF) == {"search": "search", "recommend": "recommend", "order": "order", "faq": "conversation",
-                              "chitchat": "conversation", "handoff": "conversation", "out_of_scope": "conversation"}
-    assert AGENT_NODES == ("search_agent", "recommend_agent", "order_agent", "conversation_agent")
+                              "chitchat": "conversation", "handoff": "conversation", "out_of_scope": "conversation",
+                              "cart": "cart"}
+    assert AGENT_NODES == ("search_agent", "recommend_agent", "order_agent", "conversation_agent", "cart_agent")
     assert dict(REGISTRY.plan_intent_of) == {"search": "search", "recommend": "recommend", "order": "order",
-                                             "conversation": "faq"}
+                                             "conversation": "faq", "cart": "cart"}
     assert dict(CACHE_SCOPE) == {"search": "shared", "recommend": "user", "faq": "shared", "chitchat": "shared",
                                  "out_of_scope": "shared"}
-    assert REGISTRY.follow_up_intents == {"search", "recommend", "order"}
+    assert REGISTRY.follow_up_intents == {"search", "recommend", "order", "cart"}
     assert REGISTRY.title_list_intents == {"search", "recommend"}
 
 
@@ -100,5 +102,5 @@ def test_wiring_error_names_the_agent_and_what_it_lacks():
 
 
 def test_registry_is_iterable_in_registration_order():
-    assert [a.name for a in REGISTRY] == list(REGISTRY.names) and len(REGISTRY) == 4
+    assert [a.name for a in REGISTRY] == list(REGISTRY.names) and len(REGISTRY) == 5
     assert isinstance(AgentRegistry(list(REGISTRY)), AgentRegistry)

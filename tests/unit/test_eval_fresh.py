@@ -16,7 +16,7 @@ from tools.backends.catalog import load_catalog
 def test_fresh_items_are_well_formed_and_linked_to_the_catalog(batch):
     routing, search = load_items(FRESH_BATCHES[batch])
     assert len(routing) >= 150 and len(search) >= 60
-    assert {lab for it in routing for lab in it.labels} == set(INTENTS)
+    assert {lab for it in routing for lab in it.labels} == set(INTENTS) - {"cart"}  # both batches predate the cart
     assert {it.lang for it in routing} == {"en", "ja"} and {it.lang for it in search} == {"en", "ja"}
     catalog = load_catalog()
     authors = {a for it in catalog.items for a in it.authors}

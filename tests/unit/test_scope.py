@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from nodes.scope import catalog_scope, has_store_cue
+from nodes.scope import cart_scope, catalog_scope, has_store_cue
 
 NOTHING = {"has_entity": False}
 ENTITY = {"has_entity": True}
@@ -95,3 +95,18 @@ def test_how_an_order_action_works_is_not_an_order_request(text):
 def test_a_lone_thanks_is_small_talk(text):
     assert catalog_scope(["out_of_scope"], NOTHING, text) == ["chitchat"]
     assert catalog_scope(["out_of_scope"], NOTHING, "thanks, but who won the 2018 world cup?") == ["out_of_scope"]
+
+
+@pytest.mark.parametrize("intents,text,last,expected", [
+    (["order", "cart"], "注文200108729340はいつ届きますか、あとそれの在庫があるか確認して", None, ["order", "search"]),
+    (["search", "cart"], "is Berserk in stock? and check it", None, ["search"]),
+    (["cart"], "show me my cart", None, ["cart"]),
+    (["cart"], "Tracceの39巻を1冊追加で", None, ["cart"]),
+    (["cart"], "I would like to purchase some products", None, ["cart"]),
+    (["cart"], "レジに進んで", None, ["cart"]),
+    (["cart"], "make it 3", "cart", ["cart"]),
+    (["cart"], "make it 3", "search", ["search"]),
+    (["recommend", "faq"], "anything like Monster? and do you take PayPal?", None, ["recommend", "faq"]),
+])
+def test_a_cart_intent_needs_a_cart_cue_in_the_message(intents, text, last, expected):
+    assert cart_scope(intents, text, last) == expected

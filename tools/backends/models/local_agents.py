@@ -16,6 +16,7 @@ from langchain_core.tools import BaseTool
 
 from tools.backends.models.followups import direct_fact, order_question, subject_of, subject_query
 from tools.backends.models.text_rules import (
+    asks_checkout,
     clean_search_query,
     find_order_id,
     is_backreference,
@@ -197,7 +198,76 @@ class ConversationPolicy:
         return AIMessage(content="")
 
 
+_REMOVE = re.compile(r"\b(?:remove|delete|take (?:out|off)|drop|get rid of|clear)\b|削除|外して|取り除|消して|取り消|いらない|要らない",
+                     re.I)
+_SET_QTY = re.compile(r"\b(?:change|make|set|update|want|need)\b.{0,40}?\b(\d{1,2})\b(?!\s*(?:st|nd|rd|th)\b)(?!\s*vol)|"
+                      r"(\d{1,2})\s*冊に|数量を\s*(\d{1,2})", re.I)
+"""Sets a line's quantity ("make it 3 copies", "change Berserk to 2", "2冊にして")."""
+_ADD = re.compile(r"\b(?:add|put|throw|place(?!\s+(?:the|my|an|this)\s+order)|include|get me|i(?:'ll| will) take)\b|入れ|追加|買い(?:たい|ます)", re.I)
+_VIEW = re.compile(r"\b(?:show|view|see|check|display|list|what'?s|what is|look at|open)\b|\?\s*$|見せ|確認|表示|中身|何が|なにが|入って",
+                   re.I)
+_QTY = re.compile(r"\b(\d{1,2})\s*(?:copies|copy|books)\b|\bx\s*(\d{1,2})\b|\b(\d{1,2})\s*x\b|(\d{1,2})\s*冊|"
+                  r"\b(two|three|four|five)\s+(?:copies|of (?:it|them|those))\b", re.I)
+_WORD_NUM = {"two": 2, "three": 3, "four": 4, "five": 5}
+_CART_WORDS = re.compile(
+    r"\b(?:please|pls|can you|could you|would you|i'?d like to|i want to|i'?ll take|i will take|also|and|then|now|just|"
+    r"add|put|throw|place|include|get me|remove|delete|take (?:out|off)|drop|get rid of|change|make|set|update|"
+    r"(?:to|in|into|from|of|on) (?:my|the) (?:shopping )?(?:cart|basket)|(?:my|the) (?:shopping )?(?:cart|basket)|cart|basket|"
+    r"copies|copy|books|volumes?|vols?\.?|v\.?|quantity|one more|another|of|to|it|that|this|them|those|these)\b|"
+    r"\d+\s*(?:st|nd|rd|th)?|#|をカートに(?:入れて|入れる|追加して?|追加|入れといて)(?:ください|下さい)?|カートに(?:入れて|追加して?)(?:ください|下さい)?|"
+    r"カート(?:から|の)?|から(?:削除|外して)(?:ください|下さい)?|を?(?:削除|外して)(?:ください|下さい)?|巻|冊|の(?=\s*\d)|の(?=\s*(?:$|[、。]))|を|に(?=入れ|追加)|して|ください|下さい|お願いします|"
+    r"それ|その|これ|この|あれ|[、。,.!?！？「」]", re.I)
+
+
+def cart_title_words(request: str) -> str:
+    """The words of a cart request left once its cart phrasing, numbers and pronouns are removed ("put 2 copies of
+    monster in my cart" → "monster"; "進撃の巨人の1巻をカートに入れて" → "進撃 巨人"); "" when only phrasing is left."""
+    return " ".join(_CART_WORDS.sub(" ", request).split())
+
+
+def cart_quantity(request: str) -> int | None:
+    """Copies a cart request names ("2 copies", "x3", "3冊"), else None."""
+    m = _QTY.search(request)
+    if not m:
+        return None
+    for g in m.groups():
+        if g:
+            return _WORD_NUM.get(g.lower()) or int(g)
+    return None
+
+
+class CartPolicy:
+    """Cart agent: ``checkout`` when asked to order the cart; ``remove_from_cart`` / ``update_cart_item`` for a
+    remove or "make it 3" request; ``add_to_cart`` for a title (the referent of a follow-up or plan step — "add volume 1
+    of it to my cart", "add the second one" — or the title words of the request, linked by the tool), with the volume
+    (default 1) and copies (default 1) the request names; else ``view_cart`` ("show my cart", "カートを見せて").
+    After a tool error, no further call: the writer explains it."""
+
+    async def athink(self, state: dict, tools: Sequence[BaseTool], context: Any) -> AIMessage:
+        """The next tool calls of the specialist (rules; see the class docstring)."""
+        if state.get("reflections"):
+            return AIMessage(content="")
+        request = state.get("request", "")
+        referent = _referent(state) or {}
+        ordinal_pick = _referenced_item(state)
+        mal_id = int(referent["mal_id"]) if referent.get("mal_id") is not None else ordinal_pick
+        words = cart_title_words(request) if mal_id is None else ""
+        target: dict[str, Any] = {"mal_id": mal_id} if mal_id is not None else ({"title": words} if words else {})
+        volume = parse_query(request).volume
+        if asks_checkout(request) and not _ADD.search(request):
+            return _msg(_call("checkout"))
+        if _REMOVE.search(request):
+            return _msg(_call("remove_from_cart", **target, **({"volume": volume} if volume else {})))
+        qty = _SET_QTY.search(request)
+        if qty and not _ADD.search(request):
+            n = int(next(g for g in qty.groups() if g))
+            return _msg(_call("update_cart_item", quantity=n, **target, **({"volume": volume} if volume else {})))
+        if target and (_ADD.search(request) or not _VIEW.search(request)):
+            return _msg(_call("add_to_cart", **target, volume=volume or 1, quantity=cart_quantity(request) or 1))
+        return _msg(_call("view_cart"))
+
+
 def local_agent_policies() -> dict[str, Any]:
-    """The four local think policies keyed by specialist name."""
+    """The local think policies keyed by specialist name (one per registered agent)."""
     return {"search": SearchPolicy(), "recommend": RecommendPolicy(), "order": OrderPolicy(),
-            "conversation": ConversationPolicy()}
+            "conversation": ConversationPolicy(), "cart": CartPolicy()}

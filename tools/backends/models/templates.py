@@ -432,11 +432,122 @@ def conversation_answer(task: WriteTask) -> str:
     return _nothing_found(ja)
 
 
+def _line_title(ln: dict, ja: bool) -> str:
+    return (ln.get("title_ja") or ln.get("title") or "") if ja else (ln.get("title") or "")
+
+
+def _cart_line(ln: dict, ja: bool) -> str:
+    if ja:
+        return f"{_line_title(ln, ja)} {ln['volume']}巻 ×{ln['quantity']}（¥{ln['subtotal_jpy']:,}）"
+    return f"{ln['quantity']} × {_line_title(ln, ja)} vol {ln['volume']} (¥{ln['subtotal_jpy']:,})"
+
+
+def _cart_sum(cart: dict, ja: bool) -> str:
+    n, total = int(cart.get("copies") or 0), int(cart.get("total_jpy") or 0)
+    if not n:
+        return "カートは空になりました。" if ja else "Your cart is now empty."
+    return (f"カートの中身は計{n}冊、合計 ¥{total:,}です。" if ja
+            else f"Your cart now holds {n} book{'s' if n != 1 else ''}, ¥{total:,} in all.")
+
+
+def _cart(ev: dict, ja: bool) -> str:
+    cart, line, action = ev.get("cart") or {}, ev.get("line"), ev.get("action")
+    if action == "add" and line:
+        if ja:
+            return (f"{_line_title(line, ja)} {line['volume']}巻をカートに入れました（1冊 ¥{line['unit_price_jpy']:,}、"
+                    f"カート内 {line['quantity']}冊）。{_cart_sum(cart, ja)}")
+        return (f"Added {_line_title(line, ja)} vol {line['volume']} to your cart (¥{line['unit_price_jpy']:,} each, "
+                f"{line['quantity']} in the cart). {_cart_sum(cart, ja)}")
+    if action == "update" and line:
+        return (f"{_line_title(line, ja)} {line['volume']}巻を{line['quantity']}冊にしました。{_cart_sum(cart, ja)}" if ja
+                else f"{_line_title(line, ja)} vol {line['volume']} is now {line['quantity']} in your cart. {_cart_sum(cart, ja)}")
+    if action in ("remove", "update"):
+        gone = ev.get("removed") or {}
+        name = _line_title(gone, ja)
+        vol = gone.get("volume")
+        if ja:
+            return f"{name}{f' {vol}巻' if vol else ''}をカートから削除しました。{_cart_sum(cart, ja)}"
+        return f"Removed {name}{f' vol {vol}' if vol else ''} from your cart. {_cart_sum(cart, ja)}"
+    lines = cart.get("lines") or []
+    if not lines:
+        return ("カートは空です。作品名と巻数を教えていただければカートに入れます。" if ja
+                else "Your cart is empty. Tell me a title and volume and I'll add it.")
+    body = "\n".join(f"{i}. {_cart_line(ln, ja)}" for i, ln in enumerate(lines, 1))
+    n, total = int(cart.get("copies") or 0), int(cart.get("total_jpy") or 0)
+    if ja:
+        return f"カートの中身:\n{body}\n合計 ¥{total:,}（{n}冊）。ご注文の際は「購入手続き」とお伝えください。"
+    return f"Your cart:\n{body}\nTotal ¥{total:,} for {n} book{'s' if n != 1 else ''}. Say \"check out\" to order."
+
+
+def _checkout(ev: dict, ja: bool) -> str:
+    if not ev.get("confirmed"):
+        if ja:
+            return "承知しました。注文はしていません。カートはそのままです。"
+        return "OK — nothing was ordered; your cart is as it was." + (" (I didn't catch a clear yes.)" if ev.get("unclear") else "")
+    oid, total, eta = ev.get("order_id", ""), int(ev.get("total_jpy") or 0), ev.get("estimated_delivery") or ""
+    n = sum(int(ln.get("quantity") or 0) for ln in ev.get("lines") or [])
+    if ja:
+        when = f"お届け予定は{eta}です。" if eta else ""
+        return f"ご注文 {oid} を承りました（計{n}冊、合計 ¥{total:,}）。現在準備中です。{when}"
+    when = f" Estimated delivery: {eta}." if eta else ""
+    return f"Order {oid} is placed: {n} book{'s' if n != 1 else ''}, ¥{total:,} in all. It is being prepared now.{when}"
+
+
+CART_ERRORS = frozenset({"sign_in_required", "title_not_found", "not_in_cart", "out_of_stock", "cart_empty",
+                         "invalid_quantity", "no_such_volume"})
+"""The ``error`` codes of cart tool messages (core.errors.CartError subclasses)."""
+
+
+def _cart_error(ev: dict, ja: bool) -> str:
+    code, title, vol = ev.get("error"), ev.get("title") or "", ev.get("volume")
+    if code == "sign_in_required":
+        return "カートはお客様アカウントに保存されます。ログインしてからご利用ください。" if ja else str(ev.get("message"))
+    if code == "title_not_found":
+        words = ev.get("words") or ""
+        return (f"「{words}」に一致する作品が見つかりませんでした。どの作品か、タイトルで教えていただけますか？" if ja
+                else f"I couldn't find a title matching \"{words}\". Which title do you mean?")
+    if code == "out_of_stock":
+        have = int(ev.get("in_stock") or 0)
+        if ja:
+            return (f"申し訳ありません。{title} {vol}巻は在庫切れです。" if have == 0
+                    else f"申し訳ありません。{title} {vol}巻の在庫は{have}冊です（ご希望 {ev.get('wanted')}冊）。")
+        return (f"Sorry, {title} vol {vol} is out of stock." if have == 0
+                else f"Sorry, only {have} copies of {title} vol {vol} are in stock (you asked for {ev.get('wanted')}).")
+    if code == "not_in_cart":
+        vol_txt = (f" {vol}巻" if ja else f" vol {vol}") if vol else ""
+        return (f"{title}{vol_txt}はカートに入っていません。" if ja else f"{title}{vol_txt} is not in your cart.")
+    if code == "cart_empty":
+        return ("カートが空なので、注文するものがありません。作品名を教えていただければカートに入れます。" if ja
+                else "Your cart is empty, so there is nothing to check out: name a title to add first.")
+    if code == "no_such_volume":
+        return (f"{title}は全{ev.get('num_volumes')}巻のため、{vol}巻はありません。" if ja
+                else f"{title} has {ev.get('num_volumes')} volumes, so there is no volume {vol}.")
+    limit = ev.get("max_quantity")
+    return (f"数量は1〜{limit}冊でご指定ください。" if ja else f"Please choose a quantity from 1 to {limit}.")
+
+
+def cart_answer(task: WriteTask) -> str:
+    """Writer template of the cart agent: what changed in the cart and its new total, the cart's lines, the placed
+    order (id, total, estimated delivery), or why nothing changed (a cart error); other evidence as elsewhere."""
+    ja = task.locale == "ja"
+    parts: list[str] = []
+    for ev in task.evidence:
+        kind = ev.get("kind") or ("error" if "error" in ev else "")
+        if kind == "cart":
+            parts.append(_cart(ev, ja))
+        elif kind == "checkout":
+            parts.append(_checkout(ev, ja))
+        elif kind == "error" and ev.get("error") in CART_ERRORS:
+            parts.append(_cart_error(ev, ja))
+    return "\n\n".join(parts) if parts else evidence_answer(task)
+
+
 AGENT_TEMPLATES: dict[str, Callable[[WriteTask], str]] = {
     "search": evidence_answer,
     "recommend": evidence_answer,
     "order": evidence_answer,
     "conversation": conversation_answer,
+    "cart": cart_answer,
 }
 """The local writer's template of each registered agent (core/agents.py), keyed by agent name: ``(WriteTask) ->
 answer text``. A registered agent without one fails ``graphs.supervisor.build_supervisor``

@@ -87,6 +87,18 @@ def order_action(text: str) -> str:
     return "status"
 
 
+_CHECKOUT = re.compile(r"\bcheck\s?out\b|\bcheckout\b|\bplace (?:the|my|an|this) order\b|\b(?:buy|order|purchase) (?:it|them|those|"
+                       r"these|everything|it all|all of (?:it|them)|what'?s in (?:my|the) cart|my cart|the cart)\b|"
+                       r"\bproceed to (?:checkout|payment)\b|レジに進|会計|購入(?:する|します|して|手続き)|注文(?:する|します|して|を確定|確定)|"
+                       r"決済|チェックアウト", re.I)
+
+
+def asks_checkout(text: str) -> bool:
+    """Whether ``text`` asks to order what the cart holds ("check out", "place my order", "buy everything in my cart",
+    "購入手続き", "注文します")."""
+    return bool(_CHECKOUT.search(text or ""))
+
+
 _LIKE_EN = re.compile(r"(?:similar to|something like|stuff like|in the vein of|along the lines of|like|liked|loved|enjoyed|"
                       r"fan of|into)\s+"
                       r"(.+?)(?=\s*(?:,|\.|!|\?| but | so | what | any | can | could | please|$))", re.I)
