@@ -37,3 +37,31 @@ def test_console_script_runs_outside_the_repo(tmp_path):
     out = subprocess.run([exe, "eval", "routing", "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "Usage" in out.stdout
+
+
+def test_cart_checkout_from_the_cli_places_one_order(tmp_path):
+    import json
+    import os
+
+    env = {**os.environ, "HOME": str(tmp_path), "MANGAASSIST_DATA_DIR": str(tmp_path / "data")}
+    env.pop("DATABASE_URL", None)
+
+    def chat(*args: str) -> dict:
+        out = subprocess.run([sys.executable, "-m", "cli.main", "chat", *args, "--user", "u_ben", "--json"], cwd=ROOT,
+                             env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return json.loads(out.stdout)
+
+    added = chat("add 2 copies of Monster volume 1 to my cart")
+    assert "Added Monster vol 1" in added["answer"], added["answer"]
+    asked = chat("check out", "--thread", added["thread_id"])
+    assert asked["interrupt"]["action"] == "checkout" and "2 × Monster vol 1" in asked["interrupt"]["prompt"]
+    done = chat("yes", "--thread", added["thread_id"])
+    order_id = done["answer"].split()[1]
+    orders = subprocess.run([sys.executable, "-m", "cli.main", "orders", "--user", "u_ben", "--json"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    placed = [o for o in json.loads(orders.stdout) if o["order_id"] == order_id]
+    from tools.backends.catalog import load_catalog
+
+    price = load_catalog().get(1).price_jpy  # Monster
+    assert len(placed) == 1 and placed[0]["status"] == "processing" and placed[0]["total_jpy"] == 2 * price

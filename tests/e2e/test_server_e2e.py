@@ -260,3 +260,33 @@ def test_run_lock_is_shared_through_redis(server, server_b, ben, redis_server_ur
         assert client.get(f"mangaassist:run:{tid}") is None  # released after the run
     finally:
         client.close()
+
+
+async def test_cart_over_http_then_checkout_over_the_websocket_places_one_order(server, module_pg_dsn):
+    chloe = {"Authorization": f"Bearer {server.key('u_chloe')}"}  # a user no other test of the module shops as
+    tid = _thread(server, chloe)
+    added = _say(server, chloe, tid, "add Berserk volume 2 to my cart")
+    assert added["agents"] == ["cart"] and "Added Berserk vol 2" in added["answer"], added
+    shown = _say(server, chloe, tid, "what's in my cart?")
+    assert "Your cart:" in shown["answer"] and "Berserk vol 2" in shown["answer"]
+    with psycopg.connect(module_pg_dsn) as db:
+        (before,) = db.execute("SELECT count(*) FROM orders WHERE user_id = 'u_chloe'").fetchone()
+    async with connect(f"{server.ws_base}/v1/ws/threads/{tid}",
+                       additional_headers={"X-Api-Key": chloe["Authorization"][7:]}) as ws:
+        await ws.send(json.dumps({"type": "message", "text": "check out"}))
+        asked = await _until_final(ws)
+        intr = [f for f in asked if f["type"] == "interrupt"]
+        assert intr and intr[0]["action"] == "checkout" and "Berserk vol 2" in intr[0]["prompt"]
+        await ws.send(json.dumps({"type": "resume", "value": "yes"}))
+        done = (await _until_final(ws))[-1]
+    assert done["type"] == "final" and done["interrupt"] is None and "is placed" in done["answer"], done
+    hist = httpx.get(f"{server.base}/v1/threads/{tid}/history", headers=chloe, timeout=10).json()["checkpoints"]
+    waiting = next(c for c in hist if c["interrupt"] is not None)
+    r = httpx.post(f"{server.base}/v1/threads/{tid}/replay", json={"checkpoint_id": waiting["checkpoint_id"]},
+                   headers=chloe, timeout=60)
+    assert r.status_code == 200, r.text
+    with psycopg.connect(module_pg_dsn) as db:
+        (after,) = db.execute("SELECT count(*) FROM orders WHERE user_id = 'u_chloe'").fetchone()
+        (lines,) = db.execute("SELECT count(*) FROM cart_items WHERE user_id = 'u_chloe'").fetchone()
+        (oid,) = db.execute("SELECT order_id FROM checkouts WHERE user_id = 'u_chloe'").fetchone()
+    assert after == before + 1 and lines == 0 and oid in done["answer"]  # one order, placed once under replay

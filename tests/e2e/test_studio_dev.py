@@ -217,3 +217,30 @@ async def test_cancel_interrupt_and_resume(studio):
     assert any(o["order_id"] == order_id and o["status"] == "cancelled" for o in done["orders"]), done["orders"]
     assert (await client.threads.get(tid))["status"] == "idle"
     await _runs_succeeded(client, tid, 2)
+
+
+async def test_cart_checkout_interrupt_and_resume(studio):
+    from langgraph_sdk import get_client
+
+    from core.settings import Settings
+    from tools.backends.seed import open_orders_repository
+
+    client = get_client(url=studio["url"])
+    tid = (await client.threads.create())["thread_id"]
+    chloe = {"user_id": "u_chloe"}
+    repo = await open_orders_repository(Settings(data_dir=studio["data_dir"], database_url=None))
+    try:
+        before = len(await repo.list_orders("u_chloe"))
+        added = await _wait(client, studio, tid, input=_user("カートにモンスターの1巻を入れて"), context=chloe)
+        assert "カートに入れました" in added["answer"], added["answer"]
+        await _wait(client, studio, tid, input=_user("check out"), context=chloe)
+        assert (await client.threads.get(tid))["status"] == "interrupted"
+        state = await client.threads.get_state(tid)
+        interrupts = [i["value"] for t in state["tasks"] for i in t.get("interrupts") or []]
+        assert [i["action"] for i in interrupts] == ["checkout"] and len(await repo.list_orders("u_chloe")) == before
+        done = await _wait(client, studio, tid, command={"resume": "yes"}, context=chloe)
+        assert "is placed" in done["answer"], done["answer"]
+        assert len(await repo.list_orders("u_chloe")) == before + 1 and (await repo.get_cart("u_chloe")).lines == ()
+    finally:
+        await repo.close()
+    await _runs_succeeded(client, tid, 3)
