@@ -378,7 +378,7 @@ class _Evidence:
                 for it in d.get("items") or []:
                     for f in self._forms(it):
                         bound.setdefault(f, set()).add(d["volume"])
-            if isinstance(d.get("volume"), int) and "unit_price_jpy" in d:  # an order line
+            if isinstance(d.get("volume"), int) and ("unit_price_jpy" in d or "error" in d):  # an order/cart line, a tool error
                 for f in forms:
                     bound.setdefault(f, set()).add(d["volume"])
         return volumes, bound, titles

@@ -471,7 +471,7 @@ def _cart(ev: dict, ja: bool) -> str:
     lines = cart.get("lines") or []
     if not lines:
         return ("カートは空です。作品名と巻数を教えていただければカートに入れます。" if ja
-                else "Your cart is empty. Tell me a title and volume and I'll add it.")
+                else "Your cart is empty. Name a title and volume to add one.")
     body = "\n".join(f"{i}. {_cart_line(ln, ja)}" for i, ln in enumerate(lines, 1))
     n, total = int(cart.get("copies") or 0), int(cart.get("total_jpy") or 0)
     if ja:
