@@ -65,9 +65,10 @@ def _user(runtime: ToolRuntime[Context]) -> str:
     return user
 
 
-def _lines_text(cart: Cart, ja: bool) -> str:
+def _lines_text(cart: Cart, ja: bool, ja_titles: dict[int, str]) -> str:
     if ja:
-        return "、".join(f"{ln.title} {ln.volume}巻×{ln.quantity}" for ln in cart.lines[:5]) + ("ほか" if len(cart.lines) > 5 else "")
+        return "、".join(f"{ja_titles.get(ln.mal_id) or ln.title} {ln.volume}巻×{ln.quantity}"
+                        for ln in cart.lines[:5]) + ("ほか" if len(cart.lines) > 5 else "")
     more = f" and {len(cart.lines) - 5} more" if len(cart.lines) > 5 else ""
     return ", ".join(f"{ln.quantity} × {ln.title} vol {ln.volume}" for ln in cart.lines[:5]) + more
 
@@ -197,7 +198,8 @@ def make_cart_tools(deps: Deps) -> list[BaseTool]:
         if not cart.lines:
             raise CartEmpty()
         ja = state.get("locale") == "ja"
-        prompt = PROMPTS["ja" if ja else "en"].format(lines=_lines_text(cart, ja), copies=cart.copies,
+        ja_titles = {ln.mal_id: getattr(deps.catalog.get(ln.mal_id), "title_ja", "") or "" for ln in cart.lines} if ja else {}
+        prompt = PROMPTS["ja" if ja else "en"].format(lines=_lines_text(cart, ja, ja_titles), copies=cart.copies,
                                                      s="" if cart.copies == 1 else "s", total=cart.total_jpy)
         confirmed = None
         for ask in range(CONFIRM_ASKS):  # an unclear reply is asked again, not taken as no

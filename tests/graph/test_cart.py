@@ -88,8 +88,10 @@ async def test_japanese_cart_turns(assistant, deps):
     assert out["agents"] == ["cart"] and "カートに入れました" in out["answer"]
     out = await turn(assistant, "カートを見せて", "cart-ja", user="u_aiko")
     assert "カートの中身" in out["answer"] and "2巻" in out["answer"]
+    out = await turn(assistant, "3冊にして", "cart-ja", user="u_aiko")  # no title: the cart's only line
+    assert [ln.quantity for ln in (await deps.orders.get_cart("u_aiko")).lines] == [3], out["answer"]
     out = await turn(assistant, "購入手続きをお願いします", "cart-ja", user="u_aiko")
-    assert out["interrupt"] and "注文しますか" in out["answer"]
+    assert out["interrupt"] and "注文しますか" in out["answer"] and "ベルセルク 2巻×3" in out["interrupt"]["prompt"]
     out = await turn(assistant, "はい", "cart-ja", user="u_aiko")
     assert "ご注文" in out["answer"] and "承りました" in out["answer"]
 

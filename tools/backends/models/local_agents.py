@@ -219,10 +219,14 @@ _CART_WORDS = re.compile(
     r"それ|その|これ|この|あれ|[、。,.!?！？「」]", re.I)
 
 
+_PARTICLES = frozenset({"は", "が", "を", "に", "で", "と", "も", "の", "へ", "や"})
+"""Japanese particles left alone once the phrasing is removed ("3冊にして" → "に"): never a title."""
+
+
 def cart_title_words(request: str) -> str:
     """The words of a cart request left once its cart phrasing, numbers and pronouns are removed ("put 2 copies of
     monster in my cart" → "monster"; "進撃の巨人の1巻をカートに入れて" → "進撃 巨人"); "" when only phrasing is left."""
-    return " ".join(_CART_WORDS.sub(" ", request).split())
+    return " ".join(w for w in _CART_WORDS.sub(" ", request).split() if w not in _PARTICLES)
 
 
 def cart_quantity(request: str) -> int | None:
