@@ -107,6 +107,8 @@ class OrdersRepository(Protocol):
         """Set a cart line's copies (0 removes it); the cart after the change."""
     async def remove_from_cart(self, user_id: str, mal_id: int, volume: int | None = None) -> Cart:
         """Remove a title's volume (all its volumes when None); the cart after the change."""
+    async def empty_cart(self, user_id: str) -> Cart:
+        """Remove every line (CartEmpty when there is none); the empty cart."""
     async def placed_order(self, user_id: str, idempotency_key: str) -> Order | None:
         """The order a checkout with ``idempotency_key`` placed, or None."""
     async def checkout(self, user_id: str, idempotency_key: str, in_stock: Callable[[int], int]) -> CheckoutResult:

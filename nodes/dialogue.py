@@ -134,14 +134,19 @@ def _pick(ids: Sequence[Any], index: int) -> Any:
 
 
 def _cart_followup(text: str, f: Any, focus: Mapping[str, Any], linked: Any | None) -> Resolution | None:
-    """A one-clause message about the cart ("add it to my cart", "カートを見せて", or "remove it" right after a cart
-    turn) → cart, with the work it points back to (an ordinal into the last list, else the focused work) as referent
-    when it names none of its own; None otherwise (several clauses go to the planner: "find X and add it to my cart")."""
+    """A one-clause message about the cart → cart: it names the cart or its checkout ("add it to my cart", "カートを
+    見せて", "レジに進んで"), asks to add a work it names or points at ("add Monster vol 2", "also add the second one",
+    "Xの8巻を1冊追加で"), or edits / checks out right after a cart turn ("remove it", "make it 3", "place my order").
+    The work it points back to (an ordinal into the last list, else the focused work) is the referent when it names
+    none of its own. None for a store-policy question that only mentions the cart ("is Apple Pay supported at
+    checkout?") and for several clauses (the planner's: "find X and add it to my cart")."""
+    t = text or ""
     named = linked is not None and bool(getattr(linked, "named_titles", None) or getattr(linked, "has_entity", False))
-    if POLICY_CUE.search(text or "") and not CART_VERB.search(text or ""):
+    if POLICY_CUE.search(t) and not CART_VERB.search(t):
         return None
-    if not (CART_CUE.search(text or "") or ((named or f.volume is not None) and CART_ADD.search(text or "")) or (focus.get("last_intent") == "cart"
-                                         and (CART_EDIT.search(text or "") or asks_checkout(text)))):
+    points = named or f.volume is not None or f.ordinal is not None or f.backref
+    after_cart = focus.get("last_intent") == "cart" and bool(CART_EDIT.search(t) or asks_checkout(t))
+    if not (CART_CUE.search(t) or (points and CART_ADD.search(t)) or after_cart):
         return None
     if len(split_clauses(text)) > 1 or f.order_id:
         return None

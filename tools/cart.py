@@ -185,6 +185,12 @@ def make_cart_tools(deps: Deps) -> list[BaseTool]:
         return f"removed {item.title}", artifact("remove", cart, item, vol)
 
     @tool(response_format="content_and_artifact")  # no args_schema: an empty one makes langchain drop the runtime
+    async def empty_cart(runtime: ToolRuntime[Context]) -> tuple[str, dict]:
+        """Remove everything from the customer's cart (when the customer asks to empty or clear it)."""
+        cart = await deps.orders.empty_cart(_user(runtime))
+        return "emptied the cart", artifact("empty", cart)
+
+    @tool(response_format="content_and_artifact")  # no args_schema: an empty one makes langchain drop the runtime
     async def checkout(runtime: ToolRuntime[Context]) -> tuple[str, dict]:
         """Order everything in the customer's cart (asks the customer to confirm the total first)."""
         user = _user(runtime)
@@ -221,4 +227,4 @@ def make_cart_tools(deps: Deps) -> list[BaseTool]:
                "estimated_delivery": order["estimated_delivery"], "lines": order["items"], "orders": [order]}
         return f"order {order['order_id']} placed", art
 
-    return [add_to_cart, view_cart, update_cart_item, remove_from_cart, checkout]
+    return [add_to_cart, view_cart, update_cart_item, remove_from_cart, empty_cart, checkout]

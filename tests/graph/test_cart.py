@@ -131,3 +131,18 @@ async def test_a_japanese_add_without_the_word_cart_adds(assistant, deps):
     out = await turn(assistant, "モンスターの3巻を2冊追加で", "cart-ja-add", user="u_aiko")
     assert out["agents"] == ["cart"], out
     assert [(ln.volume, ln.quantity) for ln in (await deps.orders.get_cart("u_aiko")).lines] == [(3, 2)]
+
+
+async def test_empty_my_cart_and_an_add_by_position_after_a_plan_turn(assistant, deps):
+    await turn(assistant, "find a manga like Attack on Titan and add volume 1 of it to my cart", "cart-empty")
+    snap = await assistant.graph.aget_state(assistant.config("cart-empty", "u_ben"))
+    listed = [int(i) for i in snap.values["focus"]["items"]]
+    out = await turn(assistant, "also add the second one", "cart-empty")  # no word 'cart': the add names a listed title
+    assert out["agents"] == ["cart"], out
+    assert [ln.mal_id for ln in (await deps.orders.get_cart("u_ben")).lines] == [listed[0], listed[1]]
+    out = await turn(assistant, "empty my cart", "cart-empty")
+    assert out["agents"] == ["cart"] and (await deps.orders.get_cart("u_ben")).lines == (), out["answer"]
+    assert "empty" in out["answer"]
+    await turn(assistant, "ベルセルクの1巻をカートに入れて", "cart-empty-ja", user="u_aiko")
+    out = await turn(assistant, "カートを空にして", "cart-empty-ja", user="u_aiko")
+    assert (await deps.orders.get_cart("u_aiko")).lines == () and "空" in out["answer"], out["answer"]

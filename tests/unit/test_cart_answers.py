@@ -18,6 +18,7 @@ ERRORS = [SignInRequired(), TitleNotFound("zzz qqq"), NotInCart("Vagabond", 3), 
           OutOfStock("Vagabond", 3, 1, 0), OutOfStock("Berserk", 2, 5, 3), NoSuchVolume("Monster", 900, 18), CartEmpty(),
           InvalidQuantity(50, 20)]
 EMPTY = {"kind": "cart", "action": "view", "cart": {"lines": [], "copies": 0, "total_jpy": 0}, "line": None, "items": []}
+EMPTIED = {**EMPTY, "action": "empty"}
 DECLINED = [{"kind": "checkout", "confirmed": False}, {"kind": "checkout", "confirmed": False, "unclear": True}]
 
 
@@ -27,7 +28,7 @@ def critic():
 
 
 @pytest.mark.parametrize("locale", ["en", "ja"])
-@pytest.mark.parametrize("evidence", [json.loads(tool_error_message(e)) for e in ERRORS] + [EMPTY] + DECLINED,
+@pytest.mark.parametrize("evidence", [json.loads(tool_error_message(e)) for e in ERRORS] + [EMPTY, EMPTIED] + DECLINED,
                          ids=lambda e: e.get("error") or e.get("action") or ("unclear" if e.get("unclear") else "declined"))
 def test_cart_answers_pass_the_critic(critic, evidence, locale):
     answer = cart_answer(WriteTask(agent="cart", intent="cart", request="x", locale=locale, evidence=[evidence]))

@@ -39,6 +39,18 @@ async def test_add_view_change_remove(backend):  # noqa: F811
     assert await query("SELECT * FROM cart_items WHERE user_id = ?", ("u_ben",)) == []
 
 
+async def test_empty_cart_removes_every_line_of_that_customer_only(backend):  # noqa: F811
+    repo, query = backend
+    await repo.add_to_cart("u_ben", BERSERK, "Berserk", 1, 2, 660, in_stock=10)
+    await repo.add_to_cart("u_ben", MONSTER, "Monster", 3, 1, 715, in_stock=10)
+    await repo.add_to_cart("u_aiko", MONSTER, "Monster", 1, 1, 715, in_stock=10)
+    assert (await repo.empty_cart("u_ben")).lines == ()
+    assert await query("SELECT * FROM cart_items WHERE user_id = ?", ("u_ben",)) == []
+    assert [ln.mal_id for ln in (await repo.get_cart("u_aiko")).lines] == [MONSTER]
+    with pytest.raises(CartEmpty):
+        await repo.empty_cart("u_ben")
+
+
 async def test_carts_are_per_customer(backend):  # noqa: F811
     repo, _ = backend
     await repo.add_to_cart("u_ben", BERSERK, "Berserk", 1, 1, 660, in_stock=10)

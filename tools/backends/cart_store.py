@@ -54,6 +54,7 @@ _Q_ADD_LINE = ("INSERT INTO cart_items (user_id, mal_id, volume, title, quantity
 _Q_SET_QTY = "UPDATE cart_items SET quantity = ? WHERE user_id = ? AND mal_id = ? AND volume = ?"
 _Q_DEL_LINE = "DELETE FROM cart_items WHERE user_id = ? AND mal_id = ? AND volume = ?"
 _Q_DEL_TITLE = "DELETE FROM cart_items WHERE user_id = ? AND mal_id = ?"
+_Q_DEL_ALL = "DELETE FROM cart_items WHERE user_id = ?"
 _Q_CLEAR = "DELETE FROM cart_items WHERE user_id = ?"
 _Q_CHECKOUT = "SELECT user_id, order_id FROM checkouts WHERE idempotency_key = ?"
 _Q_ADD_CHECKOUT = "INSERT INTO checkouts (idempotency_key, user_id, order_id, created_at) VALUES (?, ?, ?, ?)"
@@ -157,6 +158,16 @@ class CartMixin:
                 await tx.run(_Q_DEL_TITLE, (user_id, mal_id))
             else:
                 await tx.run(_Q_DEL_LINE, (user_id, mal_id, volume))
+            return await self._cart(tx, user_id)
+
+    async def empty_cart(self, user_id: str) -> Cart:
+        """Remove every line of the customer's cart. Raises CartEmpty when it holds nothing, SignInRequired. Returns
+        the (empty) cart."""
+        async with self._tx(write=True) as tx:
+            await self._customer(tx, user_id)
+            if not (await self._cart(tx, user_id)).lines:
+                raise CartEmpty()
+            await tx.run(_Q_DEL_ALL, (user_id,))
             return await self._cart(tx, user_id)
 
     async def placed_order(self, user_id: str, idempotency_key: str) -> Order | None:

@@ -198,6 +198,9 @@ class ConversationPolicy:
         return AIMessage(content="")
 
 
+_EMPTY = re.compile(r"\b(?:empty|clear(?: out)?)\s+(?:my|the)\s+(?:shopping\s+)?(?:cart|basket)\b|"
+                    r"\b(?:remove|delete)\s+everything\b|カートを?空に|カートを?クリア|(?:全部|すべて|全て)(?:削除|外して|消して)", re.I)
+"""Asks to empty the cart ("empty my cart", "clear the basket", "カートを空にして")."""
 _REMOVE = re.compile(r"\b(?:remove|delete|take (?:out|off)|drop|get rid of|clear)\b|削除|外して|取り除|消して|取り消|いらない|要らない",
                      re.I)
 _SET_QTY = re.compile(r"\b(?:change|make|set|update|want|need)\b.{0,40}?\b(\d{1,2})\b(?!\s*(?:st|nd|rd|th)\b)(?!\s*vol)|"
@@ -242,7 +245,7 @@ def cart_quantity(request: str) -> int | None:
 
 class CartPolicy:
     """Cart agent: ``checkout`` when asked to order the cart; ``remove_from_cart`` / ``update_cart_item`` for a
-    remove or "make it 3" request; ``add_to_cart`` for a title (the referent of a follow-up or plan step — "add volume 1
+    remove or "make it 3" request; ``empty_cart`` for "empty my cart"; ``add_to_cart`` for a title (the referent of a follow-up or plan step — "add volume 1
     of it to my cart", "add the second one" — or the title words of the request, linked by the tool), with the volume
     (default 1) and copies (default 1) the request names; else ``view_cart`` ("show my cart", "カートを見せて").
     After a tool error, no further call: the writer explains it."""
@@ -260,6 +263,8 @@ class CartPolicy:
         volume = parse_query(request).volume
         if asks_checkout(request) and not _ADD.search(request):
             return _msg(_call("checkout"))
+        if _EMPTY.search(request):
+            return _msg(_call("empty_cart"))
         if _REMOVE.search(request):
             return _msg(_call("remove_from_cart", **target, **({"volume": volume} if volume else {})))
         qty = _SET_QTY.search(request)

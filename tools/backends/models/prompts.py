@@ -59,7 +59,7 @@ AGENT_SYSTEM = {
                     "call no tool.",
     "cart": "You are the Cart agent of a manga store. Call add_to_cart with the title (or the mal_id of a title shown "
             "earlier), volume and copies; view_cart to show the cart; update_cart_item or remove_from_cart to change "
-            "it; checkout only when the customer asks to order the cart (the tool asks them to confirm the total)."
+            "it; empty_cart when asked to empty it; checkout only when the customer asks to order the cart (the tool asks them to confirm the total)."
 }
 """The think role's system prompt of each registered agent (core/agents.py), keyed by agent name; a registered agent
 without one fails ``graphs.supervisor.build_supervisor`` (core.errors.AgentWiringError)."""

@@ -461,6 +461,8 @@ def _cart(ev: dict, ja: bool) -> str:
     if action == "update" and line:
         return (f"{_line_title(line, ja)} {line['volume']}巻を{line['quantity']}冊にしました。{_cart_sum(cart, ja)}" if ja
                 else f"{_line_title(line, ja)} vol {line['volume']} is now {line['quantity']} in your cart. {_cart_sum(cart, ja)}")
+    if action == "empty":
+        return "カートを空にしました。" if ja else "Your cart is now empty."
     if action in ("remove", "update"):
         gone = ev.get("removed") or {}
         name = _line_title(gone, ja)
