@@ -28,9 +28,9 @@ _YES = re.compile(
 """A yes at the start of a reply. English words end at a word boundary; Japanese ones need none (Python's ``\b`` sees
 no boundary between 確定 and で, so "確定で" was unclear)."""
 _NO = re.compile(
-    r"^\s*(?:(?:hmm+|um+|uh+|er+m?|oh|ah|wait|actually|on second thought|うーん|うーむ|えっと|あ|いや待って)[,、.…!\s]*)*"
+    r"^\s*(?:(?:hmm+|um+|uh+|er+m?|oh|ah|wait|actually|on second thought|うーん|うーむ|えっと|あ|いや待って|ちょっと待って|今回は|今は)[,、.…!\s]*)*"
     r"(?:やっぱり|やっぱ|やはり)?[、,\s]*"
-    r"(?:(?:n|no|nope|nah|don'?t|do not|stop|cancel that|never ?mind|keep (?:it|the order|that))\b|"
+    r"(?:(?:n|no|nope|nah|don'?t|do not|stop|cancel that|never ?mind|not (?:now|yet)|keep (?:it|the order|that))\b|"
     r"いいえ|いや|やめ|結構です|けっこうです|キャンセルしない|しない|不要|そのままで)",
     re.IGNORECASE,
 )

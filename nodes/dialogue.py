@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence, cast
 from core.state import FOCUS_MAX, focus_reducer
 from nodes.scope import CART_ADD, CART_CUE, CART_EDIT, CART_VERB, POLICY_ASK, POLICY_CUE
 from tools.backends.models.followups import parse_followup
-from tools.backends.models.text_rules import asks_checkout, order_action, split_clauses
+from tools.backends.models.text_rules import asks_checkout, cart_title_words, order_action, split_clauses
 
 _STATUS_WORD = re.compile(r"\bstatus\b|状況|状態", re.I)
 _OPEN_REQUEST = re.compile(r"\b(?:any|some|other|all|every)\s+(?:\w+\s+){0,2}(?:manga|mangas|titles?|series|books?|comics?|"
@@ -151,7 +151,8 @@ def _cart_followup(text: str, f: Any, focus: Mapping[str, Any], linked: Any | No
     if len(split_clauses(text)) > 1 or f.order_id:
         return None
     own = linked is not None and (getattr(linked, "has_entity", False) or getattr(linked, "named_titles", None))
-    if own or not (f.backref or f.ordinal is not None):
+    only_phrasing = not cart_title_words(t)  # "can you put vol 1 of this in my cart?": the work is the focused one
+    if own or not (f.backref or f.ordinal is not None or only_phrasing):
         return Resolution("cart", None)
     items = list(focus.get("items") or [])
     item = focus.get("item") if isinstance(focus.get("item"), dict) else None

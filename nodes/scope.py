@@ -80,20 +80,24 @@ CART_EDIT = re.compile(r"\b(?:remove|delete|take (?:it|that|them) out|make (?:it
 
 
 
-def cart_scope(intents: Sequence[str], text: str, last_intent: str | None) -> list[str]:
+def cart_scope(intents: Sequence[str], text: str, last_intent: str | None,
+               scores: Mapping[str, float] | None = None) -> list[str]:
     """``intents`` without a ``cart`` the message gives no cause for: the cart is served only when the message names
-    it or its checkout (``CART_CUE``), asks to add (``CART_ADD``) or for help buying (``CART_BUY``), or edits / checks out right after a cart turn
-    (``last_intent == "cart"``). Otherwise the router's ``cart`` ("それの在庫があるか確認して": a stock question)
-    becomes ``search`` (once; kept in order). Other intents unchanged."""
+    it or its checkout (``CART_CUE``), asks to add (``CART_ADD``) or for help buying (``CART_BUY``), or edits / checks
+    out right after a cart turn (``last_intent == "cart"``). Otherwise the router's ``cart`` becomes its best-scored
+    other label (``scores``: the router's per-label scores; ``search`` without them): "私の注文を見せて" → order,
+    "それの在庫があるか確認して" → search. Kept once, in order; other intents unchanged."""
     intents = list(intents)
     if "cart" not in intents:
         return intents
     t = text or ""
     if CART_CUE.search(t) or CART_ADD.search(t) or CART_BUY.search(t) or (last_intent == "cart" and (CART_EDIT.search(t) or asks_checkout(t))):
         return intents
+    others = {k: v for k, v in (scores or {}).items() if k != "cart"}
+    instead = max(others, key=lambda k: others[k]) if others else "search"
     out: list[str] = []
     for i in intents:
-        j = "search" if i == "cart" else i
+        j = instead if i == "cart" else i
         if j not in out:
             out.append(j)
     return out

@@ -107,7 +107,7 @@ def make_classify(deps: Deps, registry: AgentRegistry = REGISTRY):
             intents = [followup.intent]
         elif linked is not None:  # catalog evidence (nodes/scope)
             intents = catalog_scope(intents, linked, text)
-        intents = cart_scope(intents, text, focus.get("last_intent"))
+        intents = cart_scope(intents, text, focus.get("last_intent"), decision.scores)
         requests = {i: text for i in intents}
         if len(intents) > 1:
             clauses = split_clauses(text)

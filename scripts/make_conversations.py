@@ -201,6 +201,35 @@ P = {
         "en": ["I'd like to return it", "please start a return for it", "return it please", "I want to send it back"],
         "ja": ["返品したいです", "返品をお願いします", "これを返品して", "返品の手続きをしたい"],
     },
+    "cart_add_it": {
+        "en": ["pop volume {n} of it into my cart", "I'll grab vol {n} of that one, put it in the cart",
+               "stick volume {n} in my basket", "ok, volume {n} of it into the cart please",
+               "can you put vol {n} of this in my cart?", "add number {n} of that series to the cart for me"],
+        "ja": ["それの{n}巻をカートへお願い", "じゃあ{n}巻をカートに入れといて", "この作品の{n}巻、カートに追加で",
+               "{n}巻をカートに入れてもらえますか", "それ{n}巻だけカートにお願いします", "その{n}巻をカートに追加してほしい"]},
+    "cart_two": {
+        "en": ["actually make that 2 copies", "change it to 2 copies", "2 copies of it, not 1",
+               "I need 2 copies of that", "bump it up to 2 copies", "let's do 2 copies instead"],
+        "ja": ["やっぱり2冊にして", "2冊に変更して", "数量を2冊にしてください", "それ2冊にしてほしい",
+               "2冊にしてもらえる？", "冊数を2冊に変えて"]},
+    "cart_view": {
+        "en": ["what have I got in my cart now?", "show me the cart", "what's sitting in my basket?",
+               "can I see my cart?", "list what's in the cart", "how does my cart look?"],
+        "ja": ["今カートに何が入ってる？", "カートの中を確認したい", "カート見せてもらえますか", "カートに入ってるもの教えて",
+               "いまのカートはどうなってる？", "カートを表示して"]},
+    "cart_checkout": {
+        "en": ["ok let's check out", "I think I'm done, let's check out now", "take me to the checkout", "time to check out",
+               "checkout please", "let's wrap this up and check out"],
+        "ja": ["レジに進みます", "会計に進んで", "これで購入手続きして", "そろそろチェックアウトで", "レジへお願いします",
+               "会計をお願いしたいです"]},
+    "cart_no": {
+        "en": ["hmm, no, not yet", "no, hold off", "no, don't order it yet", "wait, no", "not now, no", "no, cancel that"],
+        "ja": ["いいえ、まだです", "やっぱりやめておく", "いや、まだ注文しない", "いいえ、今はいいです", "今回はやめます",
+               "ちょっと待って、いいえ"]},
+    "cart_arrival": {
+        "en": ["when should it get here?", "so when do my books arrive?", "how soon will it come?", "what's the delivery date?",
+               "when does it arrive?", "when can I expect it?"],
+        "ja": ["いつ届きますか", "届くのはいつ？", "到着はいつ頃？", "いつ頃届く？", "お届け日はいつですか", "いつ着く？"]},
     "yes": {"en": ["yes, go ahead with it", "yes, do it", "I confirm, do it", "yep, go ahead", "sure", "ok, that's fine, proceed"],
             "ja": ["はい", "お願いします", "はい、お願いします", "うん", "ええ、お願い", "確定で"]},
     "no": {"en": ["no, keep it", "actually no", "never mind, leave it as it is", "no thanks, I'll keep it", "nope, don't do that", "no, leave it"],
@@ -312,6 +341,12 @@ def pay_yes_fact(m: str, lang: str) -> list[str]:
 
 # ------------------------------------------------------------------------------------------- helpers
 _JA = re.compile(r"[\u3041-\u30ff\u4e00-\u9fff]")
+
+
+def yen_fact(n: int) -> str:
+    """A regex for the amount ``n`` in yen as an answer writes it ("¥1,496", "1496円")."""
+    digits = f"{n:,}".replace(",", ",?")
+    return rf"(?<![\d,]){digits}(?![\d])"
 
 
 def split_of(key: str) -> str:
@@ -674,7 +709,7 @@ class Builder:
         # then a new title: the focus moves to it
         bname = self.tname(b)
         fact, src = item_fact(b, "status")
-        aname_never = [x for x in {a.title, a.title_en, a.title_ja} if x and x not in {b.title, b.title_en, b.title_ja}
+        aname_never = [x for x in dict.fromkeys((a.title, a.title_en, a.title_ja)) if x and x not in {b.title, b.title_en, b.title_ja}
                        and not any(x.lower() in y.lower() for y in (b.title, b.title_en or "", b.title_ja or ""))]
         turns.append(self.turn(self.p.get("switch_back", self.lang).format(t=bname), direct=True, fact_from=src,
                                intent=["search"], item=b.mal_id, fact=fact, never=aname_never))
@@ -701,6 +736,36 @@ class Builder:
                            fact={"order": o.order_id, "order_field": "arrival"})]
         self.conv("topic_switch_orders", turns, user)
 
+    def cart_flow(self, i: int):
+        """A work, volume n of it into the cart, 2 copies, the cart shown, checkout (interrupt), then yes (an order is
+        placed; its arrival is asked) or no (nothing ordered). Facts: the title, the line's and the cart's totals
+        from the catalog price."""
+        user = self.users[i % 2]
+        it = self.title()
+        while not (it.stock >= 2 and it.price_jpy):
+            it = self.title()
+        n = 2 if (it.num_volumes or 0) >= 2 else 1
+        price = it.price_jpy
+        titles = [re.escape(x) for x in (it.title, it.title_en, it.title_ja) if x]
+        turns = [self.search_turn(it),
+                 self.turn(self.p.get("cart_add_it", self.lang).format(n=n), followup=True, intent=["cart"],
+                           item=it.mal_id, fact=[yen_fact(price)], fact_from=f"catalog:{it.mal_id}:price"),
+                 self.turn(self.p.get("cart_two", self.lang), followup=True, intent=["cart"],
+                           fact=[yen_fact(2 * price)], fact_from=f"catalog:{it.mal_id}:price"),
+                 self.turn(self.p.get("cart_view", self.lang), intent=["cart"], fact=titles,
+                           fact_from=f"catalog:{it.mal_id}:title"),
+                 self.turn(self.p.get("cart_checkout", self.lang), intent=["cart"], interrupt="checkout",
+                           fact=[yen_fact(2 * price)], fact_from=f"catalog:{it.mal_id}:price")]
+        if i % 3 != 2:
+            turns.append(self.turn(self.p.get("yes", self.lang), followup=True, intent=["cart"], interrupt=False,
+                                   fact=[r"MA-\d{8}"], fact_from="checkout:order_id"))
+            turns.append(self.turn(self.p.get("cart_arrival", self.lang), followup=True, direct=True, intent=["order"],
+                                   fact=[r"\d{4}-\d{2}-\d{2}", r"\d{1,2}月\d{1,2}日"], fact_from="order:placed:arrival"))
+        else:
+            turns.append(self.turn(self.p.get("cart_no", self.lang), followup=True, intent=["cart"], interrupt=False,
+                                   fact=[r"nothing was ordered", "注文はしていません"], fact_from="checkout:declined"))
+        self.conv("cart", turns, user)
+
     def build(self, scale: int = 1) -> list[dict]:
         for _ in range(10 * scale):
             self.title_followups()
@@ -724,6 +789,8 @@ class Builder:
             self.topic_switch(j)
         for j in range(2 * scale):
             self.orders_then_search(j)
+        for j in range(3 * scale):  # last, so that adding them left every earlier conversation as it was
+            self.cart_flow(j)
         return self.convs
 
 

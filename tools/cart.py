@@ -93,14 +93,9 @@ def make_cart_tools(deps: Deps) -> list[BaseTool]:
                 raise TitleNotFound(str(mal_id))
             return item
         words = (title or "").strip()
-        if words and deps.linker is not None:
-            linked = deps.linker.link(words)
-            mentions = linked.named_titles or linked.titles
-            for m in mentions:
-                for i in m.ids:
-                    item = deps.catalog.get(int(i))
-                    if item is not None:
-                        return item
+        found = linked_item(words)
+        if found is not None:
+            return found
         if len(words) >= 3 and words.lower() not in _NOT_A_TITLE:  # "monster": ordinary words the linker leaves
             for hit in deps.index.search(words, k=1):
                 item = deps.catalog.get(hit.mal_id)
@@ -128,18 +123,35 @@ def make_cart_tools(deps: Deps) -> list[BaseTool]:
                               "volume": volume} if action in ("remove", "update") and line is None else None
         return out
 
+    def linked_item(words: str) -> CatalogItem | None:
+        """The title the entity linker finds in ``words`` (no search fallback), else None (CPU work)."""
+        if not words or deps.linker is None:
+            return None
+        linked = deps.linker.link(words)
+        for m in linked.named_titles or linked.titles:
+            for i in m.ids:
+                item = deps.catalog.get(int(i))
+                if item is not None:
+                    return item
+        return None
+
     async def line_of(user: str, title: str | None, mal_id: int | None, volume: int | None) -> tuple[CatalogItem, int | None]:
-        """The cart line a change points at: the named title, else the cart's only line (``NotInCart`` when none)."""
-        if title or mal_id is not None:
-            item = await asyncio.to_thread(link, title, mal_id)
+        """The cart line a change points at: ``mal_id``; else a title the linker finds in ``title``; else the line whose
+        title contains those words; else the cart's only line (words left over such as "やっぱり" name no title).
+        Raises NotInCart when none applies, TitleNotFound for an unknown ``mal_id``."""
+        if mal_id is not None:
+            return await asyncio.to_thread(link, None, mal_id), volume
+        words = (title or "").strip()
+        item = await asyncio.to_thread(linked_item, words)
+        if item is not None:
             return item, volume
         cart = await deps.orders.get_cart(user)
-        if len(cart.lines) == 1:
-            only = cart.lines[0]
-            item = deps.catalog.get(only.mal_id)
-            if item is not None:
-                return item, volume or only.volume
-        raise NotInCart(title or "that title", volume)
+        folded = words.casefold()
+        named = [ln for ln in cart.lines if folded and folded in ln.title.casefold()]
+        pick = named[0] if named else (cart.lines[0] if len(cart.lines) == 1 else None)
+        if pick is not None and (rec := deps.catalog.get(pick.mal_id)) is not None:
+            return rec, volume or (pick.volume if not named or len(named) == 1 else None)
+        raise NotInCart(words or "that title", volume)
 
     @tool(args_schema=AddInput, response_format="content_and_artifact")
     async def add_to_cart(runtime: ToolRuntime[Context], title: str | None = None, mal_id: int | None = None,

@@ -81,3 +81,32 @@ def test_an_order_id_written_against_japanese_text_is_found():
     assert find_order_id("注文MA-10008の状況は？") == "MA-10008"
     assert find_order_id("cancel ma 10008 please") == "MA-10008"
     assert find_order_id("call 0120-123456") is None and find_order_id("ISBN9784088") is None
+
+
+@pytest.mark.parametrize("text,expected", [("今回はやめます", False), ("not now, no", False), ("ちょっと待って、いいえ", False),
+                                           ("今はいいです", None), ("not nowhere", None)])
+def test_declining_a_checkout_in_other_words(text, expected):
+    assert parse_confirmation(text) is expected
+
+
+@pytest.mark.parametrize("text,words", [
+    ("やっぱり2冊にして", ""), ("数量を2冊にしてください", ""), ("いまのカートはどうなってる？", "はどうなってる"),
+    ("stick volume 2 in my basket", ""), ("put 2 copies of monster in my cart", "monster"),
+    ("進撃の巨人の1巻をカートに入れて", "進撃の巨人"),
+])
+def test_cart_title_words_leave_only_what_could_be_a_title(text, words):
+    from tools.backends.models.text_rules import cart_title_words
+
+    assert cart_title_words(text) == words
+
+
+@pytest.mark.parametrize("text,action", [
+    ("2 copies of it, not 1", "update_cart_item"), ("bump it up to 2 copies", "update_cart_item"),
+    ("やっぱり2冊にして", "update_cart_item"), ("いまのカートはどうなってる？", "view_cart"), ("レジへお願いします", "checkout"),
+    ("empty my cart", "empty_cart"), ("add 2 copies of Monster", "add_to_cart"), ("stick volume 2 in my basket", "view_cart"),
+])
+async def test_cart_policy_picks_the_tool_a_request_asks_for(text, action):
+    from tools.backends.models.local_agents import CartPolicy
+
+    msg = await CartPolicy().athink({"request": text, "focus": {}}, [], None)
+    assert [c["name"] for c in msg.tool_calls] == [action]

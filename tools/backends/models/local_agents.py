@@ -17,6 +17,7 @@ from langchain_core.tools import BaseTool
 from tools.backends.models.followups import direct_fact, order_question, subject_of, subject_query
 from tools.backends.models.text_rules import (
     asks_checkout,
+    cart_title_words,
     clean_search_query,
     find_order_id,
     is_backreference,
@@ -204,34 +205,19 @@ _EMPTY = re.compile(r"\b(?:empty|clear(?: out)?)\s+(?:my|the)\s+(?:shopping\s+)?
 _REMOVE = re.compile(r"\b(?:remove|delete|take (?:out|off)|drop|get rid of|clear)\b|削除|外して|取り除|消して|取り消|いらない|要らない",
                      re.I)
 _SET_QTY = re.compile(r"\b(?:change|make|set|update|want|need)\b.{0,40}?\b(\d{1,2})\b(?!\s*(?:st|nd|rd|th)\b)(?!\s*vol)|"
+                      r"\b(?:bump|raise|increase|lower|reduce|up)\b.{0,20}?\bto (\d{1,2})\b|"
+                      r"\b(\d{1,2}) cop(?:y|ies)\b.{0,20}?\b(?:not|instead)\b|\binstead of \d{1,2}\b.{0,20}?\b(\d{1,2})\b|"
                       r"(\d{1,2})\s*冊に|数量を\s*(\d{1,2})", re.I)
-"""Sets a line's quantity ("make it 3 copies", "change Berserk to 2", "2冊にして")."""
-_ADD = re.compile(r"\b(?:add|put|throw|place(?!\s+(?:the|my|an|this)\s+order)|include|get me|i(?:'ll| will) take)\b|入れ|追加|買い(?:たい|ます)", re.I)
-_VIEW = re.compile(r"\b(?:show|view|see|check|display|list|what'?s|what is|look at|open)\b|\?\s*$|見せ|確認|表示|中身|何が|なにが|入って",
+"""Sets a line's quantity ("make it 3 copies", "change Berserk to 2", "bump it up to 2", "2 copies of it, not 1",
+"2冊にして")."""
+_ADD = re.compile(r"\b(?:add|put|throw|stick|pop|grab|toss|place(?!\s+(?:the|my|an|this)\s+order)|include|get me|"
+                  r"i(?:'ll| will) take)\b|入れ|追加|買い(?:たい|ます)", re.I)
+_VIEW = re.compile(r"\b(?:show|view|see|check|display|list|what'?s|what is|look at|open)\b|\?\s*$|見せ|確認|表示|中身|何が|なにが|入って|"
+                   r"どうなって|どんな|教えて|[?？]\s*$",
                    re.I)
 _QTY = re.compile(r"\b(\d{1,2})\s*(?:copies|copy|books)\b|\bx\s*(\d{1,2})\b|\b(\d{1,2})\s*x\b|(\d{1,2})\s*冊|"
                   r"\b(two|three|four|five)\s+(?:copies|of (?:it|them|those))\b", re.I)
 _WORD_NUM = {"two": 2, "three": 3, "four": 4, "five": 5}
-_CART_WORDS = re.compile(
-    r"\b(?:please|pls|can you|could you|would you|i'?d like to|i want to|i'?ll take|i will take|also|and|then|now|just|"
-    r"add|put|throw|place|include|get me|remove|delete|take (?:out|off)|drop|get rid of|change|make|set|update|"
-    r"(?:to|in|into|from|of|on) (?:my|the) (?:shopping )?(?:cart|basket)|(?:my|the) (?:shopping )?(?:cart|basket)|cart|basket|"
-    r"copies|copy|books|volumes?|vols?\.?|v\.?|quantity|one more|another|of|to|it|that|this|them|those|these)\b|"
-    r"\d+\s*(?:st|nd|rd|th)?|#|をカートに(?:入れて|入れる|追加して?|追加|入れといて)(?:ください|下さい)?|カートに(?:入れて|追加して?)(?:ください|下さい)?|"
-    r"カート(?:から|の)?|から(?:削除|外して)(?:ください|下さい)?|を?(?:削除|外して)(?:ください|下さい)?|巻|冊|の(?=\s*\d)|の(?=\s*(?:$|[、。]))|を|に(?=入れ|追加)|して|ください|下さい|お願いします|"
-    r"それ|その|これ|この|あれ|[、。,.!?！？「」]", re.I)
-
-
-_PARTICLES = frozenset({"は", "が", "を", "に", "で", "と", "も", "の", "へ", "や"})
-"""Japanese particles left alone once the phrasing is removed ("3冊にして" → "に"): never a title."""
-
-
-def cart_title_words(request: str) -> str:
-    """The words of a cart request left once its cart phrasing, numbers and pronouns are removed ("put 2 copies of
-    monster in my cart" → "monster"; "進撃の巨人の1巻をカートに入れて" → "進撃 巨人"); "" when only phrasing is left."""
-    return " ".join(w for w in _CART_WORDS.sub(" ", request).split() if w not in _PARTICLES)
-
-
 def cart_quantity(request: str) -> int | None:
     """Copies a cart request names ("2 copies", "x3", "3冊"), else None."""
     m = _QTY.search(request)

@@ -89,7 +89,7 @@ def order_action(text: str) -> str:
 
 _CHECKOUT = re.compile(r"\bcheck\s?out\b|\bcheckout\b|\bplace (?:the|my|an|this) order\b|\b(?:buy|order|purchase) (?:it|them|those|"
                        r"these|everything|it all|all of (?:it|them)|what'?s in (?:my|the) cart|my cart|the cart)\b|"
-                       r"\bproceed to (?:checkout|payment)\b|レジに進|会計|購入(?:する|します|して|手続き)|注文(?:する|します|して|を確定|確定)|"
+                       r"\bproceed to (?:checkout|payment)\b|レジ(?:に進|へ|で)|会計|購入(?:する|します|して|手続き)|注文(?:する|します|して|を確定|確定)|"
                        r"決済|チェックアウト", re.I)
 
 
@@ -97,6 +97,27 @@ def asks_checkout(text: str) -> bool:
     """Whether ``text`` asks to order what the cart holds ("check out", "place my order", "buy everything in my cart",
     "購入手続き", "注文します")."""
     return bool(_CHECKOUT.search(text or ""))
+
+
+_CART_WORDS = re.compile(
+    r"\b(?:please|pls|can you|could you|would you|i'?d like to|i want to|i'?ll take|i will take|also|and|then|now|just|"
+    r"add|put|throw|stick|pop|grab|toss|place|include|get me|remove|delete|take (?:out|off)|drop|get rid of|change|make|set|update|"
+    r"(?:to|in|into|from|of|on) (?:my|the) (?:shopping )?(?:cart|basket)|(?:my|the) (?:shopping )?(?:cart|basket)|cart|basket|"
+    r"copies|copy|books|volumes?|vols?\.?|v\.?|quantity|one more|another|of|to|it|that|this|them|those|these)\b|"
+    r"\d+\s*(?:st|nd|rd|th)?|#|をカートに(?:入れて|入れる|追加して?|追加|入れといて)(?:ください|下さい)?|カートに(?:入れて|追加して?)(?:ください|下さい)?|"
+    r"カート(?:から|の)?|から(?:削除|外して)(?:ください|下さい)?|を?(?:削除|外して)(?:ください|下さい)?|巻|冊|の(?=\s*\d)|の(?=\s*(?:$|[、。]))|を|に(?=入れ|追加)|して|ください|下さい|お願いします|"
+    r"それ|その|これ|この|あれ|やっぱり|じゃあ|いま|今の?|ちょっと|数量を?|冊数を?|に?変更して|に?変えて|もらえ(?:る|ます)か?|ほしい|"
+    r"お願い(?:します)?|[、。,.!?！？「」]", re.I)
+
+
+_PARTICLES = frozenset({"は", "が", "を", "に", "で", "と", "も", "の", "へ", "や"})
+"""Japanese particles left alone once the phrasing is removed ("3冊にして" → "に"): never a title."""
+
+
+def cart_title_words(request: str) -> str:
+    """The words of a cart request left once its cart phrasing, numbers and pronouns are removed ("put 2 copies of
+    monster in my cart" → "monster"; "進撃の巨人の1巻をカートに入れて" → "進撃の巨人"); "" when only phrasing is left."""
+    return " ".join(w for w in _CART_WORDS.sub(" ", request).split() if w not in _PARTICLES)
 
 
 _LIKE_EN = re.compile(r"(?:similar to|something like|stuff like|in the vein of|along the lines of|like|liked|loved|enjoyed|"
