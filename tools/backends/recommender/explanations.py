@@ -15,7 +15,19 @@ from tools.backends.recommender.vocabulary import item_tags, tag_label
 
 def explain_text(item: CatalogItem, sources: Sequence[CatalogItem], co_liked: bool, wanted: Sequence[str], ja: bool) -> str:
     """Explanation text (see ``HybridRecommender.explain``) from the pick, its liked source titles, whether the
-    ratings link them (``co_liked``) and the tags stated in the request."""
+    ratings link them (``co_liked``) and the tags stated in the request.
+
+    Args:
+        item: The recommended title.
+        sources: The liked history titles the pick comes from (at most two), best contributor first.
+        co_liked: True when readers who rated a source highly also rated ``item`` highly (the ratings link them).
+        wanted: Catalog tags stated in the request (``parse_liked_text(...)[0]``), in order of mention.
+        ja: Japanese text when True, else English.
+
+    Returns:
+        One or two sentences naming the sources and up to three shared tags (stated ones first), or the matched
+        stated tags, or "popular with readers of <genre>" when there is neither.
+    """
     tags = item_tags(item)
     if sources:
         shared = [t for t in tags if any(t in item_tags(s) for s in sources)]
@@ -53,7 +65,15 @@ def explain_text(item: CatalogItem, sources: Sequence[CatalogItem], co_liked: bo
 
 
 def display_title(item: CatalogItem, ja: bool) -> str:
-    """Display title: the native Japanese title in Japanese answers (not for manhwa/manhua), else the MAL title."""
+    """Display title: the native Japanese title in Japanese answers (not for manhwa/manhua), else the MAL title.
+
+    Args:
+        item: The catalog title to name.
+        ja: Whether the answer is in Japanese.
+
+    Returns:
+        ``item.title_ja`` when ``ja`` and the title has one (and is not a manhwa/manhua), else ``item.title``.
+    """
     if ja and item.title_ja and item.media_type.lower() not in ("manhwa", "manhua"):
         return item.title_ja
     return item.title
