@@ -24,17 +24,29 @@ from tools.backends.seed import open_orders_repository
 
 log = logging.getLogger(__name__)
 
-__all__ = ["build_models", "local_models", "open_deps", "profile_models", "shared_index", "shared_recommender"]
+__all__ = ["build_models", "local_models", "open_deps", "profile_models", "recommender_sources", "shared_index",
+           "shared_recommender"]
+
+
+def recommender_sources() -> list[Path]:
+    """The modules of the ``tools.backends.recommender`` package, sorted by file name.
+
+    ``shared_recommender``'s cache key hashes each one's bytes in this order, so an edit to any of them (the
+    vocabularies, the model or the explanations, all pickled with or read by the fit) refits the model.
+
+    Returns:
+        The ``*.py`` files of the package directory (``__init__.py``, ``explanations.py``, ``model.py``, ...).
+    """
+    return sorted(Path(recommender_module.__file__).parent.glob("*.py"), key=lambda p: p.name)
 
 
 @lru_cache(maxsize=2)
 def shared_recommender(catalog: Any, cache_dir: Path | None = None) -> HybridRecommender:
     """The recommender of ``catalog``, fitted once per process (read-only, safe to share) and, with
     ``cache_dir``, pickled there keyed by a hash of the shipped catalog, Japanese authors and ratings files and
-    the recommender's source (a fit is ~2-10 s on 2 cores, a load ~0.3 s; pass ``cache_dir`` only for the
-    shipped catalog, which is what the key describes)."""
-    parts = [DEFAULT_CATALOG, DEFAULT_AUTHORS_JA, DEFAULT_RATINGS, Path(recommender_module.__file__),
-             str(len(catalog.items))]
+    the recommender's source, every module of its package (a fit is ~2-10 s on 2 cores, a load ~0.3 s; pass
+    ``cache_dir`` only for the shipped catalog, which is what the key describes)."""
+    parts = [DEFAULT_CATALOG, DEFAULT_AUTHORS_JA, DEFAULT_RATINGS, *recommender_sources(), str(len(catalog.items))]
     return load_or_fit(cache_dir, "recommender", parts, lambda: HybridRecommender.build(catalog))
 
 
