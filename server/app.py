@@ -117,7 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(threads.router, prefix="/v1")
     app.include_router(ws.router, prefix="/v1")
     app.include_router(build_router())
-    try:  # the LangGraph Agent Server API subset (server/routes/lgapi.py), mounted at the root when present
+    try:  # the LangGraph Agent Server API subset (the server/routes/lgapi package), mounted at the root when present
         lgapi = importlib.import_module("server.routes.lgapi")
     except ModuleNotFoundError as exc:
         if exc.name != "server.routes.lgapi":

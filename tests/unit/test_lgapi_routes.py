@@ -1,4 +1,4 @@
-"""LangGraph Agent Server API subset (server/routes/lgapi.py) through FastAPI's TestClient: shapes, 404/409/422
+"""LangGraph Agent Server API subset (server/routes/lgapi/) through FastAPI's TestClient: shapes, 404/409/422
 envelopes, identity from the API key, and checkpoints that never cross threads. One app per module (embedded
 SQLite, auth on); the real graph answers."""
 
