@@ -460,7 +460,8 @@ def _cart(ev: dict, ja: bool) -> str:
                 f"{line['quantity']} in the cart). {_cart_sum(cart, ja)}")
     if action == "update" and line:
         return (f"{_line_title(line, ja)} {line['volume']}巻を{line['quantity']}冊にしました。{_cart_sum(cart, ja)}" if ja
-                else f"{_line_title(line, ja)} vol {line['volume']} is now {line['quantity']} in your cart. {_cart_sum(cart, ja)}")
+                else f"You have {line['quantity']} cop{'ies' if line['quantity'] != 1 else 'y'} of {_line_title(line, ja)} vol "
+                     f"{line['volume']} in your cart. {_cart_sum(cart, ja)}")
     if action == "empty":
         return "カートを空にしました。" if ja else "Your cart is now empty."
     if action in ("remove", "update"):
