@@ -39,6 +39,11 @@ async def test_a_named_title_lists_only_that_title(assistant, deps):
     assert all("berserk" in deps.catalog.get(i["mal_id"]).title.lower() for i in out["items"]), out["items"]
 
 
+async def test_a_title_named_beats_a_title_that_only_lists_it_among_its_synonyms(assistant, deps):
+    out = await assistant.turn("Do you have One Piece vol 3?", user_id="u_ben")  # Yawarakai kara has a story "One Piece"
+    assert [i["mal_id"] for i in out["items"]] == [13], out["items"]
+
+
 async def test_an_author_request_lists_that_authors_works(assistant, deps):
     out = await assistant.turn("anything by Naoki Urasawa?", user_id="u_ben")
     assert len(out["items"]) >= 3

@@ -410,9 +410,15 @@ class EntityLinker:
         from tools.backends.search_index import title_variants  # the index's own variant list
 
         ids: dict[str, list[int]] = {}
+        main: dict[str, list[int]] = {}  # variant → the works whose own title (romaji, English, native) it is
         for it in self.items:
+            own = {normalize(x) for x in (it.title, it.title_en, it.title_ja) if x}
             for v in title_variants(it):
                 ids.setdefault(v, []).append(it.mal_id)
+                if v in own:
+                    main.setdefault(v, []).append(it.mal_id)
+        for v, m in main.items():  # "One Piece" names One Piece, not a collection listing a story of that name
+            ids[v] = m
         ja = [v for v in ids if not v.isascii()]
         contained = self._containment(ja)
         for v, m in ids.items():
