@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence, cast
 
 from core.state import FOCUS_MAX, focus_reducer
-from nodes.scope import CART_ADD, CART_CUE, CART_EDIT, CART_VERB, POLICY_ASK, POLICY_CUE
+from nodes.scope import ADD_ELSEWHERE, CART_ADD, CART_CUE, CART_EDIT, CART_VERB, POLICY_ASK, POLICY_CUE
 from tools.backends.models.followups import parse_followup
 from tools.backends.models.text_rules import asks_checkout, cart_title_words, order_action, split_clauses
 
@@ -146,7 +146,7 @@ def _cart_followup(text: str, f: Any, focus: Mapping[str, Any], linked: Any | No
         return None
     points = named or f.volume is not None or f.ordinal is not None or f.backref
     after_cart = focus.get("last_intent") == "cart" and bool(CART_EDIT.search(t) or asks_checkout(t))
-    if not (CART_CUE.search(t) or (points and CART_ADD.search(t)) or after_cart):
+    if not (CART_CUE.search(t) or (points and CART_ADD.search(t) and not ADD_ELSEWHERE.search(t)) or after_cart):
         return None
     if len(split_clauses(text)) > 1 or f.order_id:
         return None

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 
 from tools.backends.models.followups import fact_question
 from tools.backends.models.local_router import has_recommend_cue
-from tools.backends.models.text_rules import asks_checkout, find_order_id, order_action
+from tools.backends.models.text_rules import asks_checkout, find_order_id, order_action, split_clauses
 from tools.backends.policies import COUNTRY_GROUPS, mentioned_entities
 
 __all__ = ["STORE_CUE", "catalog_scope", "has_store_cue"]
@@ -69,6 +69,8 @@ CART_CUE = re.compile(r"\b(?:cart|basket|check\s?out|checkout)\b|カート|レ�
 """Names the shopping cart or its checkout: the cart agent's, whatever else the message looks like."""
 CART_ADD = re.compile(r"\badd\b|追加", re.I)
 """Asks to add something ("add Monster vol 2", "Xの8巻を1冊追加で"): the cart's when the message names a title."""
+ADD_ELSEWHERE = re.compile(r"\b(?:add|put)\b.*\b(?:to|in|on|into) (?:my|the|a|your) (?!(?:shopping\s+)?(?:cart|basket)\b)\w+", re.I)
+"""Adds to something that is not the cart ("add it to my to do list", "add the song to my playlist")."""
 CART_BUY = re.compile(r"\b(?:purchas\w*|buy\w*|acquir\w*|shop|shopping|place an order|order (?:some|several|a few|many))\b|"
                       r"購入|買い|買え", re.I)
 """Asks for help buying ("I would like to purchase some products"): keeps a router ``cart`` (``cart_scope``)."""
@@ -78,6 +80,20 @@ CART_EDIT = re.compile(r"\b(?:remove|delete|take (?:it|that|them) out|make (?:it
                         r"\d{1,2} copies|one more)\b|削除|外して|\d{1,2}冊に", re.I)
 """Changes a cart line ("remove it", "make it 3", "2冊にして"): the cart agent's right after a cart turn."""
 
+
+
+_VOLUME = re.compile(r"\d{1,4}\s*巻|\bvol(?:ume)?\.?\s*\d{1,4}\b", re.I)
+
+
+def cart_clauses(text: str) -> list[str]:
+    """The clauses of a several-clause message that act on the cart, for a ``cart`` the router left out: one naming
+    the cart or its checkout with a verb ("会計をお願いします", "レジに進んで", "show my cart"), one asking to check out,
+    or one adding a volume ("Xの8巻を1冊追加で"). [] for a one-clause message (the follow-up rules decide those)."""
+    clauses = split_clauses(text or "")
+    if len(clauses) < 2:
+        return []
+    return [c for c in clauses if not (POLICY_CUE.search(c) and not CART_VERB.search(c))  # "is Apple Pay ok at checkout?"
+            and ((CART_CUE.search(c) and CART_VERB.search(c)) or asks_checkout(c) or (CART_ADD.search(c) and _VOLUME.search(c)))]
 
 
 def cart_scope(intents: Sequence[str], text: str, last_intent: str | None,

@@ -23,7 +23,7 @@ from core.state import RESET
 from core.usage import add_totals, summarize
 from nodes.dialogue import focus_after_turn, focus_write, resolve_followup
 from nodes.routing import drop_subsumed, order_results, resolve_intents
-from nodes.scope import cart_scope, catalog_scope
+from nodes.scope import cart_clauses, cart_scope, catalog_scope
 from tools.backends.models.text_rules import split_clauses
 
 graph_log = logging.getLogger("mangaassist.graph")
@@ -79,7 +79,9 @@ def make_classify(deps: Deps, registry: AgentRegistry = REGISTRY):
     and sent to the agent owning the focused item/order, with it as ``focus.referent``. Otherwise a lone
     ``search`` decision for a message that names no catalog title or author (``deps.linker``) and carries no
     store cue becomes ``out_of_scope``, and a lone ``recommend`` for an author's works with no suggestion cue
-    becomes ``search`` (nodes/scope.catalog_scope); a ``cart`` with no cart cue in the message becomes ``search`` (cart_scope). Each ``Send`` payload
+    becomes ``search`` (nodes/scope.catalog_scope); a ``cart`` with no cart cue in the message becomes the
+    router's next label (cart_scope), and a cart clause the router left out of a several-clause message is
+    added (cart_clauses). Each ``Send`` payload
     also carries ``fan_out`` (how many branches this turn runs), read only by the branch error handler
     (make_branch_failed). Intents map to agents and their nodes through ``registry`` (core/agents.py); the node
     may go to any registered agent's node or ``plan`` (its ``destinations``).
@@ -108,6 +110,9 @@ def make_classify(deps: Deps, registry: AgentRegistry = REGISTRY):
         elif linked is not None:  # catalog evidence (nodes/scope)
             intents = catalog_scope(intents, linked, text)
         intents = cart_scope(intents, text, focus.get("last_intent"), decision.scores)
+        cart_extra = cart_clauses(text) if "cart" not in intents else []
+        if cart_extra:  # "会計をお願いします。また、送料はいくら？": the cart clause the router left out
+            intents = [*intents, "cart"]
         requests = {i: text for i in intents}
         if len(intents) > 1:
             clauses = split_clauses(text)
@@ -117,6 +122,8 @@ def make_classify(deps: Deps, registry: AgentRegistry = REGISTRY):
                     mine = [c for c, d in zip(clauses, labels) if d.intents[0] == intent]
                     if mine:
                         requests[intent] = " ".join(mine)
+            if cart_extra:
+                requests["cart"] = " ".join(cart_extra)
             intents = drop_subsumed(intents, requests, text)
         spent = scope.meter.usd
         budget_state = budget.to_state()  # turn-start remainders; later steps subtract the turn's usage_calls

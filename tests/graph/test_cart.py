@@ -146,3 +146,12 @@ async def test_empty_my_cart_and_an_add_by_position_after_a_plan_turn(assistant,
     await turn(assistant, "ベルセルクの1巻をカートに入れて", "cart-empty-ja", user="u_aiko")
     out = await turn(assistant, "カートを空にして", "cart-empty-ja", user="u_aiko")
     assert (await deps.orders.get_cart("u_aiko")).lines == () and "空" in out["answer"], out["answer"]
+
+
+async def test_a_cart_clause_beside_another_request_is_served_too(assistant, deps):
+    await turn(assistant, "add Berserk to my cart", "cart-multi")
+    out = await turn(assistant, "where is my order MA-10005? and then check out please", "cart-multi")
+    assert set(out["agents"]) == {"order", "cart"} and out["interrupt"]["action"] == "checkout", out
+    await turn(assistant, "モンスターの1巻をカートに入れて", "cart-multi-ja", user="u_aiko")
+    out = await turn(assistant, "会計をお願いします。また、送料はいくらですか", "cart-multi-ja", user="u_aiko")
+    assert "cart" in out["agents"] and out["interrupt"]["action"] == "checkout", out

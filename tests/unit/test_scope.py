@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from nodes.scope import cart_scope, catalog_scope, has_store_cue
+from nodes.scope import cart_clauses, cart_scope, catalog_scope, has_store_cue
 
 NOTHING = {"has_entity": False}
 ENTITY = {"has_entity": True}
@@ -110,3 +110,23 @@ def test_a_lone_thanks_is_small_talk(text):
 ])
 def test_a_cart_intent_needs_a_cart_cue_in_the_message(intents, text, last, expected):
     assert cart_scope(intents, text, last) == expected
+
+
+@pytest.mark.parametrize("text,clauses", [
+    ("会計をお願いします。また、送料はいくらですか", ["会計をお願いします"]),
+    ("Tracceの39巻を1冊追加で。それと担当者と直接話せますか", ["Tracceの39巻を1冊追加で"]),
+    ("is Apple Pay supported at checkout?, plus where is my order?", []),
+    ("注文していないハイキュー!!が届いたんですが、あとビットコインの今の価格は？", []),
+    ("check out please", []),  # one clause: the follow-up rules decide
+])
+def test_cart_clauses_of_a_several_clause_message(text, clauses):
+    assert cart_clauses(text) == clauses
+
+
+@pytest.mark.parametrize("text", ["i need to do cleaning so add it to my to do list", "the song that's on, add it to my playlist"])
+def test_adding_to_something_else_is_no_cart_turn(text):
+    from nodes.dialogue import resolve_followup
+
+    focus = {"item": {"mal_id": 2, "title": "Berserk", "turn": 1, "source": "search"}, "items": [2], "kind": "item"}
+    res = resolve_followup(text, focus, None)
+    assert res is None or res.intent != "cart"

@@ -89,8 +89,8 @@ def order_action(text: str) -> str:
 
 _CHECKOUT = re.compile(r"\bcheck\s?out\b|\bcheckout\b|\bplace (?:the|my|an|this) order\b|\b(?:buy|order|purchase) (?:it|them|those|"
                        r"these|everything|it all|all of (?:it|them)|what'?s in (?:my|the) cart|my cart|the cart)\b|"
-                       r"\bproceed to (?:checkout|payment)\b|レジ(?:に進|へ|で)|会計|購入(?:する|します|して|手続き)|注文(?:する|します|して|を確定|確定)|"
-                       r"決済|チェックアウト", re.I)
+                       r"\bproceed to (?:checkout|payment)\b|レジ(?:に進|へ|で)|会計|購入(?:する|します|して|手続き)|"
+                       r"注文(?:する|します|して(?!い?ない|ません)|を確定|確定)|決済|チェックアウト", re.I)
 
 
 def asks_checkout(text: str) -> bool:
