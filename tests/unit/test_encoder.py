@@ -51,7 +51,7 @@ def test_a_cache_holds_one_models_vectors(tmp_path):
     cache = EmbeddingCache(tmp_path, model_name=_USE.name)
     assert cache.encode(_USE, ["hello", "返品したい"]).shape == (2, USE_DIM)
     cache.save()
-    assert cache.path.name == "embeddings-use-multilingual-v3.joblib"
+    assert cache.path.name == "embeddings-use-multilingual-v3-single.joblib"
 
 
 def test_paraphrases_across_english_and_japanese_are_nearer_than_other_intents(encoder):

@@ -233,7 +233,8 @@ class EmbeddingCache:
 
     Fitting the router embeds ~40k unique training and dev texts (~6-8 minutes on 2 cores); a later fit
     after a data or feature change only embeds texts it has not seen. Stored as float16 (rows re-normalised on
-    read; cosine error < 1e-3) at ``<dir>/embeddings-<model>.joblib``, about 800 bytes per text; written
+    read; cosine error < 1e-3) at ``<dir>/embeddings-<model>-single.joblib`` (a file of batch-encoded vectors from
+before is not read), about 800 bytes per text; written
     atomically, merged with what other processes saved meanwhile (the router's fit and the search index's build
     share the file). A corrupt or unreadable file is ignored (and rewritten).
 
@@ -244,7 +245,7 @@ class EmbeddingCache:
 
     def __init__(self, directory: Path, model_name: str = MODEL_NAME, shipped: Path | None = None):
         self.model_name = model_name
-        self.path = Path(directory) / f"embeddings-{model_name}.joblib"
+        self.path = Path(directory) / f"embeddings-{model_name}-single.joblib"  # "-single": each text encoded alone
         self._added = 0  # vectors embedded since the file was read: save() writes only when there are some
         self.vectors: dict[bytes, np.ndarray] = self._read()
         self.shipped: dict[bytes, np.ndarray] = read_shipped_embeddings(shipped) if shipped is not None else {}
