@@ -231,12 +231,12 @@ def text_key(text: str) -> bytes:
 class EmbeddingCache:
     """A file of embeddings keyed by a 128-bit BLAKE2b hash of each text, for training runs.
 
-    Fitting the router embeds ~40k unique training and dev texts (~6-8 minutes on 2 cores); a later fit
-    after a data or feature change only embeds texts it has not seen. Stored as float16 (rows re-normalised on
-    read; cosine error < 1e-3) at ``<dir>/embeddings-<model>-single.joblib`` (a file of batch-encoded vectors from
-before is not read), about 800 bytes per text; written
-    atomically, merged with what other processes saved meanwhile (the router's fit and the search index's build
-    share the file). A corrupt or unreadable file is ignored (and rewritten).
+    Fitting the router embeds ~35k unique training and dev texts (USE, one text a call: ~1.5 minutes on 2 cores;
+    e5 ~6-8 minutes); a later fit after a data or feature change only embeds texts it has not seen. Stored as
+    float16 (rows re-normalised on read; cosine error < 1e-3) at ``<dir>/embeddings-<model>-single.joblib`` (a
+    file of batch-encoded vectors from before is not read), about 800 bytes per text; written atomically, merged
+    with what other processes saved meanwhile (the router's fit and the search index's build share the file). A
+    corrupt or unreadable file is ignored (and rewritten).
 
     ``shipped`` names a read-only ``.npz`` of embeddings built by ``mangaassist train`` and shipped in the
     repository (``write_shipped_embeddings``): texts found there are neither embedded nor copied into the

@@ -30,7 +30,7 @@ Training data: tools/backends/router_data.py (CLINC150 + Bitext mapped to our la
 catalog-derived requests). The fitted model is cached as a pickle under a file name keyed by a hash
 of the training inputs, the package's source, ``MODEL_VERSION`` and the encoder; a fit costs 13-21 s of CPU without the encoder
 (features + catalog signal about half of it, seven SGD fits 3-8 s, dev tuning ~2-3 s), plus ~3 s to build
-the dataset, plus, with an encoder, the first embedding of ~34k unique training and dev texts (USE ~1.5 min, each text alone, e5
+the dataset, plus, with an encoder, the first embedding of ~34k unique training and dev texts (USE ~35 s, e5
 ~6 minutes on 2 cores; kept in an ``EmbeddingCache`` beside the model, so a refit embeds only new texts) and
 ~45 s for the MLP; loading takes about 0.3-1.3 s. Routing one message alone (the message and each clause
 embedded): p50 ~8 ms, p99 ~12 ms with USE, p50 ~18 ms, p99 ~50 ms with e5, ~4-8 ms without (docs/routing.md).
