@@ -122,6 +122,10 @@ class ActionResult:
     refund_jpy: int
 
 
+MAX_QUANTITY = 20
+"""Most copies of one cart line (one volume of one title) a customer may hold."""
+
+
 @dataclass(frozen=True, slots=True)
 class CartLine:
     """One line of a customer's cart: a catalog title, its volume (1-based), copies and the unit price (JPY) at the

@@ -19,10 +19,9 @@ from pydantic import BaseModel, Field
 
 from core.context import Context
 from core.deps import Deps
-from core.domain import Cart, CatalogItem
+from core.domain import MAX_QUANTITY, Cart, CatalogItem
 from core.errors import CartEmpty, NoSuchVolume, NotInCart, SignInRequired, TitleNotFound
 from core.lang import parse_confirmation
-from tools.backends.cart_store import MAX_QUANTITY
 
 PROMPTS = {
     "en": "Place an order for {lines} — {copies} book{s}, ¥{total:,} in all? Reply yes or no.",

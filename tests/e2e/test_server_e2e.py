@@ -36,6 +36,15 @@ def _say(server, headers, tid: str, text: str, durability: str | None = None) ->
     return r.json()
 
 
+def _replay_the_confirmation(server, headers, tid: str) -> None:
+    """Replay the thread from the checkpoint that waited for a confirmation (POST /v1/threads/{tid}/replay)."""
+    hist = httpx.get(f"{server.base}/v1/threads/{tid}/history", headers=headers, timeout=10).json()["checkpoints"]
+    waiting = next(c for c in hist if c["interrupt"] is not None)
+    r = httpx.post(f"{server.base}/v1/threads/{tid}/replay", json={"checkpoint_id": waiting["checkpoint_id"]},
+                   headers=headers, timeout=60)
+    assert r.status_code == 200, r.text
+
+
 async def _until_final(ws, timeout: float = 60.0) -> list[dict]:
     """Frames received until a final (or error) frame."""
     frames: list[dict] = []
@@ -119,11 +128,7 @@ async def test_ws_interrupt_then_resume_cancels_exactly_once(server, ben, module
     final = done[-1]
     assert final["type"] == "final" and final["interrupt"] is None and "cancelled" in final["answer"]
     # replaying the confirmation step must not cancel again (idempotency key)
-    hist = httpx.get(f"{server.base}/v1/threads/{tid}/history", headers=ben, timeout=10).json()["checkpoints"]
-    waiting = next(c for c in hist if c["interrupt"] is not None)
-    r = httpx.post(f"{server.base}/v1/threads/{tid}/replay", json={"checkpoint_id": waiting["checkpoint_id"]},
-                   headers=ben, timeout=60)
-    assert r.status_code == 200, r.text
+    _replay_the_confirmation(server, ben, tid)
     with psycopg.connect(module_pg_dsn) as db:
         (status,) = db.execute("SELECT status FROM orders WHERE order_id = %s", (oid,)).fetchone()
         (n,) = db.execute("SELECT count(*) FROM order_actions WHERE order_id = %s AND action = 'cancel'",
@@ -280,11 +285,7 @@ async def test_cart_over_http_then_checkout_over_the_websocket_places_one_order(
         await ws.send(json.dumps({"type": "resume", "value": "yes"}))
         done = (await _until_final(ws))[-1]
     assert done["type"] == "final" and done["interrupt"] is None and "is placed" in done["answer"], done
-    hist = httpx.get(f"{server.base}/v1/threads/{tid}/history", headers=chloe, timeout=10).json()["checkpoints"]
-    waiting = next(c for c in hist if c["interrupt"] is not None)
-    r = httpx.post(f"{server.base}/v1/threads/{tid}/replay", json={"checkpoint_id": waiting["checkpoint_id"]},
-                   headers=chloe, timeout=60)
-    assert r.status_code == 200, r.text
+    _replay_the_confirmation(server, chloe, tid)
     with psycopg.connect(module_pg_dsn) as db:
         (after,) = db.execute("SELECT count(*) FROM orders WHERE user_id = 'u_chloe'").fetchone()
         (lines,) = db.execute("SELECT count(*) FROM cart_items WHERE user_id = 'u_chloe'").fetchone()

@@ -10,9 +10,9 @@ import asyncio
 
 import pytest
 
+from core.domain import MAX_QUANTITY
 from core.errors import CartEmpty, InvalidQuantity, NotInCart, OutOfStock, SignInRequired
 from tests.unit.test_orders_repo import NOW, backend, clock  # noqa: F401  (fixtures)
-from tools.backends.cart_store import MAX_QUANTITY
 
 BERSERK, MONSTER = 2, 1
 

@@ -18,11 +18,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from core.domain import Cart, CartLine, CheckoutResult, Order
+from core.domain import MAX_QUANTITY, Cart, CartLine, CheckoutResult, Order
 from core.errors import CartEmpty, InvalidQuantity, NotInCart, OutOfStock, SignInRequired
-
-MAX_QUANTITY = 20
-"""Most copies of one title and volume a cart line may hold."""
 
 DELIVERY_DAYS = 3
 """Days from checkout to the estimated delivery date of the placed order (domestic shipping: 2-4 days)."""
